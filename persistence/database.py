@@ -1,0 +1,31 @@
+"""The engine and the URL forms PostgreSQL is reached by."""
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """`postgresql://…` (or `postgres://…`) in the asyncpg dialect's form."""
+    url = make_url(database_url.replace("postgres://", "postgresql://", 1))
+    if url.get_backend_name() != "postgresql":
+        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://…)")
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": "sselfie"}},
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

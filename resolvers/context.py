@@ -1,0 +1,56 @@
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from domain.errors import Unauthenticated
+from domain.users.models import User
+from domain.users.service import UserService
+from resolvers.loaders import Loaders
+
+
+@dataclass(frozen=True)
+class Services:
+    """The domain services a request may call, built once per process."""
+
+    users: UserService
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the request's bearer token established."""
+
+    user: User | None = None
+    presented: bool = False
+    problem: str | None = None
+
+    @property
+    def rejected(self) -> bool:
+        return self.presented and self.user is None
+
+
+@dataclass
+class RequestContext:
+    services: Services
+    request_id: str
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    credentials: Credentials = field(default_factory=Credentials)
+    # Set by Strawberry from the graphql-transport-ws connection_init payload.
+    connection_params: dict[str, object] | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services.users)
+
+    @property
+    def user(self) -> User:
+        if self.credentials.user is None:
+            raise Unauthenticated("Sign in: send `Authorization: Bearer <token>`.")
+        return self.credentials.user
+
+
+Info: TypeAlias = strawberry.Info[RequestContext, None]

@@ -1,0 +1,35 @@
+"""`node(id)`: any object the signed-in user owns; null for anything else."""
+
+from collections.abc import Awaitable, Callable
+
+import strawberry
+
+from resolvers.context import Info
+from schema.node import Node, decode_global_id
+from schema.types.user import User
+from schema.types.user_model import UserModel
+
+
+async def _user(info: Info, local_id: str) -> Node | None:
+    user = info.context.user
+    return User.from_domain(user) if user.id == local_id else None
+
+
+async def _user_model(info: Info, local_id: str) -> Node | None:
+    model = await info.context.services.users.owned_model(info.context.user, local_id)
+    return UserModel.from_domain(model) if model else None
+
+
+_RESOLVERS_BY_TYPE: dict[str, Callable[[Info, str], Awaitable[Node | None]]] = {
+    "User": _user,
+    "UserModel": _user_model,
+}
+
+
+async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
+    decoded = decode_global_id(id)
+    if decoded is None:
+        return None
+    type_name, local_id = decoded
+    resolve = _RESOLVERS_BY_TYPE.get(type_name)
+    return await resolve(info, local_id) if resolve else None

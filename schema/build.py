@@ -1,0 +1,53 @@
+from collections.abc import Callable
+from functools import partial
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from schema.enums import ErrorCode
+from schema.errors import assign_error_codes
+from schema.extensions import SignInGate
+from schema.query import Query
+
+MAX_QUERY_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2_000
+PARSER_CACHE_SIZE = 512
+VALIDATION_CACHE_SIZE = 512
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        assign_error_codes(errors, execution_context)
+
+
+def build_schema(*, production: bool = False) -> strawberry.Schema:
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        partial(ParserCache, maxsize=PARSER_CACHE_SIZE),
+        partial(QueryDepthLimiter, max_depth=MAX_QUERY_DEPTH),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
+        SignInGate,
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+    return Schema(
+        query=Query,
+        types=[ErrorCode],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )

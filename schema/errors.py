@@ -1,0 +1,53 @@
+"""Every error the server returns carries `extensions.code`; unexpected ones are masked."""
+
+import logging
+import uuid
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from domain.errors import DomainError, ErrorCode
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR_MESSAGE = "Something went wrong on our side. Quote the requestId if you contact us."
+
+
+def assign_error_codes(
+    errors: list[GraphQLError], execution_context: ExecutionContext | None
+) -> None:
+    """Rewrites the errors in place, once each.
+
+    Strawberry hands every error of every path (parsing, validation, execution,
+    subscriptions) through `Schema.process_errors`, so this is the one place to do it.
+    """
+    for error in errors:
+        if error.extensions and "code" in error.extensions:
+            continue
+        original = error.original_error
+        if isinstance(original, DomainError):
+            error.message = original.message
+            error.extensions = {"code": original.code.value, **original.details()}
+        elif original is None or isinstance(original, GraphQLError):
+            # Parsing, validation and variable coercion: the client's document is wrong.
+            error.extensions = {"code": ErrorCode.BAD_USER_INPUT.value}
+        else:
+            _mask(error, _request_id(execution_context))
+
+
+def _mask(error: GraphQLError, request_id: str) -> None:
+    log.error(
+        "unexpected error at %s (requestId=%s)",
+        ".".join(map(str, error.path or ())) or "operation",
+        request_id,
+        exc_info=error.original_error,
+    )
+    error.message = INTERNAL_ERROR_MESSAGE
+    error.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value, "requestId": request_id}
+
+
+def _request_id(execution_context: ExecutionContext | None) -> str:
+    context: Any = execution_context.context if execution_context else None
+    request_id = getattr(context, "request_id", None)
+    return request_id if isinstance(request_id, str) else uuid.uuid4().hex

@@ -1,0 +1,15 @@
+import strawberry
+
+from resolvers.me import resolve_me
+from resolvers.node import resolve_node
+from schema.node import Node
+from schema.types.user import User
+
+
+@strawberry.type
+class Query:
+    me: User = strawberry.field(resolver=resolve_me, description="The signed-in user.")
+    node: Node | None = strawberry.field(
+        resolver=resolve_node,
+        description="Any object the signed-in user owns, by global ID; null for anything else.",
+    )

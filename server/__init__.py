@@ -1,0 +1,1 @@
+"""The process: the ASGI application, its wiring, and the `sselfie` command."""

@@ -1,0 +1,42 @@
+"""The ASGI application."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route, WebSocketRoute
+
+from schema import build_schema
+from server.csrf import CsrfPreventionMiddleware
+from server.graphql_view import GraphQLView
+from server.health import healthz, readyz
+from server.runtime import open_runtime
+from settings import Settings
+
+
+def create_app(
+    settings: Settings, database_url: str, *, migrate_on_start: bool = True
+) -> Starlette:
+    view = GraphQLView(
+        build_schema(production=settings.is_production), production=settings.is_production
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_runtime(
+            settings, database_url, migrate_on_start=migrate_on_start
+        ) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    return Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=[Middleware(CsrfPreventionMiddleware)],
+        lifespan=lifespan,
+    )

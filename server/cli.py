@@ -1,0 +1,118 @@
+"""`sselfie`: serve, migrate, print a development token, export the schema."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from identity import AuthConfigurationError, issue_token
+from identity.setup import build_token_verifier, signing_secret
+from persistence import migrate
+from persistence.database import create_engine
+from persistence.embedded import EmbeddedPostgres
+from settings import Settings, load_settings
+
+log = logging.getLogger("sselfie")
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    log.info("DATABASE_URL is unset: using the embedded PostgreSQL under %s", settings.data_dir)
+    return EmbeddedPostgres(settings.data_dir).start()
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import httpx
+    import uvicorn
+
+    from server.app import create_app
+
+    # Refuse a bad sign-in configuration before anything starts.
+    build_token_verifier(settings, httpx.AsyncClient())
+    app = create_app(settings, _database_url(settings))
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
+        log_config=None,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def run() -> None:
+        engine = create_engine(_database_url(settings), pool_size=1)
+        try:
+            if args.downgrade:
+                await migrate.downgrade(engine, args.downgrade)
+            else:
+                await migrate.upgrade(engine, args.revision)
+            log.info("database at revision %s", await migrate.current_revision(engine))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    secret = signing_secret(settings, create=True)
+    print(issue_token(secret, args.subject, ttl_seconds=args.ttl))
+    return 0
+
+
+def _schema(settings: Settings, args: argparse.Namespace) -> int:
+    from schema import build_schema
+
+    text = build_schema().as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sselfie", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate the database and serve the API")
+    serve.add_argument("--host", help="default: $HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, help="default: $PORT or 8000")
+    serve.set_defaults(run=_serve)
+
+    migrate_cmd = commands.add_parser("migrate", help="apply (or undo) database migrations")
+    migrate_cmd.add_argument("--revision", default="head", help="upgrade to this revision")
+    migrate_cmd.add_argument("--downgrade", metavar="REVISION", help="downgrade to this revision")
+    migrate_cmd.set_defaults(run=_migrate)
+
+    token = commands.add_parser("token", help="print a signed token for SUBJECT (HS256 mode)")
+    token.add_argument("subject")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
+    token.set_defaults(run=_token)
+
+    schema = commands.add_parser("schema", help="print or write the GraphQL schema (SDL)")
+    schema.add_argument("--output", default="-", help="file to write, or - for stdout")
+    schema.set_defaults(run=_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.run(load_settings(), args)
+    except AuthConfigurationError as error:
+        log.error("%s", error)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

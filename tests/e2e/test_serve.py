@@ -1,0 +1,92 @@
+"""The real server process, as `make run` starts it, driven over HTTP and WebSocket."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from tests.e2e.server_process import ServerProcess, run_sselfie, sselfie_env, sselfie_server
+
+WS_PROTOCOL = "graphql-transport-ws"
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = sselfie_env(tmp_path_factory.mktemp("data"), DATABASE_URL=database_url)
+    with sselfie_server(env) as running:
+        yield running
+
+
+def _token(server: ServerProcess, subject: str) -> str:
+    printed = run_sselfie("token", subject, env=server.env)
+    assert printed.returncode == 0, printed.stderr
+    return printed.stdout.strip()
+
+
+def test_a_printed_token_signs_in_and_me_has_no_model(server: ServerProcess) -> None:
+    token = _token(server, "alice")
+
+    response = httpx.post(
+        f"{server.base_url}/graphql",
+        json={"query": "{ me { id model { status } } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["data"]["me"]["model"] is None
+    assert response.json()["data"]["me"]["id"]
+    assert any("development signing secret" in line for line in server.output)
+
+
+def test_graphiql_loads(server: ServerProcess) -> None:
+    page = httpx.get(f"{server.base_url}/graphql", headers={"Accept": "text/html"})
+
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+async def test_a_websocket_signs_in_with_its_connection_init_payload(
+    server: ServerProcess,
+) -> None:
+    token = _token(server, "alice")
+    async with websockets.connect(server.ws_url, subprotocols=[WS_PROTOCOL]) as ws:  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"AUTHORIZATION": f"Bearer {token}"}})
+        )
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{ me { id } }"}})
+        )
+        message = json.loads(await ws.recv())
+
+    assert message["type"] == "next"
+    assert message["payload"]["data"]["me"]["id"]
+
+
+@pytest.mark.parametrize("payload", [{}, {"authorization": "Bearer forged.token.value"}])
+async def test_a_websocket_without_valid_credentials_is_closed(
+    server: ServerProcess, payload: dict[str, str]
+) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=[WS_PROTOCOL]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+def test_production_refuses_to_start_without_a_sign_in_mode(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = sselfie_env(tmp_path, DATABASE_URL=database_url, SSELFIE_ENV="production")
+
+    result = run_sselfie("serve", "--port", "0", env=env)
+
+    assert result.returncode == 2
+    assert "AUTH_JWT_SECRET" in result.stderr
+    assert not (tmp_path / "jwt-secret").exists()

@@ -1,0 +1,49 @@
+"""A small GraphQL client over the in-process application, and token helpers."""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+TEST_SECRET = "a-test-signing-secret-that-is-long-enough"
+
+
+def token_for(subject: str, *, secret: str = TEST_SECRET, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"sub": subject, "iat": now, "exp": now + 600, **claims}
+    return jwt.encode({"alg": "HS256"}, payload, OctKey.import_key(secret))
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+
+    async def post(
+        self,
+        query: str,
+        *,
+        token: str | None = None,
+        authorization: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    async def graphql(self, query: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self.post(query, **kwargs)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]

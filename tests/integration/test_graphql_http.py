@@ -1,0 +1,173 @@
+"""The HTTP surface: CSRF, GraphiQL, limits, error codes, health."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.users.service import UserService
+from schema.build import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_TOKENS
+from server.app import create_app
+from settings import Environment
+from tests.integration.api import Api, error_codes, token_for
+from tests.integration.conftest import make_settings, open_api
+
+
+@pytest.fixture
+async def production_api(
+    database_url: str, data_dir: Path, engine: AsyncEngine
+) -> AsyncIterator[Api]:
+    settings = make_settings(database_url, data_dir, env=Environment.PRODUCTION)
+    async for opened in open_api(create_app(settings, database_url, migrate_on_start=False)):
+        yield opened
+
+
+MULTIPART_QUERY = {"operations": '{"query": "{ me { id } }", "variables": {}}', "map": "{}"}
+
+
+async def test_a_multipart_post_without_a_preflight_header_is_refused(api: Api) -> None:
+    response = await api.client.post(
+        "/graphql",
+        data=MULTIPART_QUERY,
+        files={"unused": ("a.txt", b"x", "text/plain")},
+        headers={"Authorization": f"Bearer {token_for('alice')}"},
+    )
+
+    assert response.status_code == 400
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+    assert "Apollo-Require-Preflight" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_other_simple_content_types_are_refused(api: Api, content_type: str) -> None:
+    response = await api.client.post(
+        "/graphql", content=b'{"query": "{ __typename }"}', headers={"Content-Type": content_type}
+    )
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("header", ["Apollo-Require-Preflight", "X-Apollo-Operation-Name"])
+async def test_a_multipart_post_with_a_preflight_header_is_served(api: Api, header: str) -> None:
+    response = await api.client.post(
+        "/graphql",
+        data=MULTIPART_QUERY,
+        files={"unused": ("a.txt", b"x", "text/plain")},
+        headers={header: "true", "Authorization": f"Bearer {token_for('alice')}"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["me"]["id"]
+
+
+async def test_graphiql_is_served_in_development(api: Api) -> None:
+    response = await api.client.get("/graphql", headers={"Accept": "text/html"})
+
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+async def test_production_serves_no_graphiql_introspection_or_suggestions(
+    production_api: Api,
+) -> None:
+    page = await production_api.client.get("/graphql", headers={"Accept": "text/html"})
+    introspection = await production_api.graphql(
+        "{ __schema { types { name } } }", token=token_for("alice")
+    )
+    typo = await production_api.graphql("{ mee { id } }", token=token_for("alice"))
+
+    assert page.status_code != 200 or "graphiql" not in page.text.lower()
+    assert introspection["data"] is None
+    assert set(error_codes(introspection)) == {"BAD_USER_INPUT"}
+    assert "Did you mean" not in typo["errors"][0]["message"]
+
+
+async def test_development_suggests_field_names(api: Api) -> None:
+    typo = await api.graphql("{ mee { id } }", token=token_for("alice"))
+
+    assert error_codes(typo) == ["BAD_USER_INPUT"]
+    assert "Did you mean" in typo["errors"][0]["message"]
+
+
+async def test_queries_are_served_over_get(api: Api) -> None:
+    response = await api.client.get(
+        "/graphql",
+        params={"query": "{ me { id } }"},
+        headers={"Authorization": f"Bearer {token_for('alice')}"},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["data"]["me"]["id"]
+
+
+def _nested(depth: int) -> str:
+    # The schema has no field that nests this deep yet: the depth limit is checked
+    # beside field validation, so its own error must appear among the others.
+    selection = "id"
+    for _ in range(depth - 1):
+        selection = f"model {{ {selection} }}"
+    return f"{{ me {{ {selection} }} }}"
+
+
+def _depth_errors(body: dict[str, object]) -> list[str]:
+    errors = body.get("errors") or []
+    assert isinstance(errors, list)
+    return [error["message"] for error in errors if "maximum operation depth" in error["message"]]
+
+
+async def test_too_deep_queries_are_refused(api: Api) -> None:
+    too_deep = await api.graphql(_nested(MAX_QUERY_DEPTH + 1), token=token_for("alice"))
+    deepest_allowed = await api.graphql(_nested(MAX_QUERY_DEPTH), token=token_for("alice"))
+
+    assert too_deep.get("data") is None
+    assert set(error_codes(too_deep)) == {"BAD_USER_INPUT"}
+    assert _depth_errors(too_deep)
+    assert not _depth_errors(deepest_allowed)
+
+
+async def test_too_many_aliases_are_refused(api: Api) -> None:
+    aliases = " ".join(f"a{i}: me {{ id }}" for i in range(MAX_ALIASES + 1))
+
+    body = await api.graphql(f"{{ {aliases} }}", token=token_for("alice"))
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert "aliases" in body["errors"][0]["message"]
+
+
+async def test_too_many_tokens_are_refused(api: Api) -> None:
+    fields = " ".join(["id"] * MAX_TOKENS)
+
+    body = await api.graphql(f"{{ me {{ {fields} }} }}", token=token_for("alice"))
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert "tokens" in body["errors"][0]["message"]
+
+
+async def test_an_unexpected_failure_is_masked_and_carries_a_request_id(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode(self: UserService, user_ids: object) -> object:
+        raise RuntimeError("secret internals")
+
+    await api.graphql("{ me { id } }", token=token_for("alice"))
+    monkeypatch.setattr(UserService, "models_for_users", explode)
+
+    response = await api.post("{ me { model { id } } }", token=token_for("alice"))
+
+    body = response.json()
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "secret internals" not in error["message"]
+    request_id = error["extensions"]["requestId"]
+    assert response.headers["X-Request-Id"] == request_id
+    assert any(request_id in record.getMessage() for record in caplog.records)
+
+
+async def test_health_and_readiness(api: Api) -> None:
+    health = await api.client.get("/healthz")
+    ready = await api.client.get("/readyz")
+
+    assert health.status_code == 200
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
