@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 MIN_SECRET_LENGTH = 32
 OIDC_ALGORITHMS = ("RS256", "ES256")
 JWKS_REFETCH_INTERVAL_SECONDS = 60.0
+JWKS_RETRY_AFTER_FAILURE_SECONDS = 10.0
 CLOCK_LEEWAY_SECONDS = 30
 
 
@@ -91,7 +92,8 @@ class OidcTokenVerifier:
         self._http = http
         self._clock = clock
         self._keys: KeySet | None = None
-        self._fetched_at: float | None = None
+        self._jwks_uri: str | None = None
+        self._next_fetch_at: float | None = None
         self._refresh_lock = asyncio.Lock()
 
     async def verify(self, token: str) -> str:
@@ -120,38 +122,49 @@ class OidcTokenVerifier:
         if self._keys is not None and self._has(self._keys, kid):
             return self._keys
         async with self._refresh_lock:
-            if self._keys is not None and self._has(self._keys, kid):
-                return self._keys
-            if self._may_refetch():
-                self._keys = await self._fetch_keys()
-                self._fetched_at = self._clock()
+            if (self._keys is None or not self._has(self._keys, kid)) and self._may_fetch():
+                await self._refresh()
         if self._keys is None or not self._has(self._keys, kid):
             raise InvalidToken("the token was signed with a key the issuer does not publish")
         return self._keys
 
-    def _may_refetch(self) -> bool:
-        return (
-            self._fetched_at is None
-            or self._clock() - self._fetched_at >= JWKS_REFETCH_INTERVAL_SECONDS
-        )
+    def _may_fetch(self) -> bool:
+        return self._next_fetch_at is None or self._clock() >= self._next_fetch_at
+
+    async def _refresh(self) -> None:
+        try:
+            self._keys = await self._fetch_keys()
+        except InvalidToken:
+            # The sender chooses the kid: a failing issuer is not asked again at once.
+            self._next_fetch_at = self._clock() + JWKS_RETRY_AFTER_FAILURE_SECONDS
+            raise
+        self._next_fetch_at = self._clock() + JWKS_REFETCH_INTERVAL_SECONDS
 
     @staticmethod
     def _has(keys: KeySet, kid: str) -> bool:
         return any(key.kid == kid for key in keys.keys)
 
     async def _fetch_keys(self) -> KeySet:
-        discovery_url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
-            discovery = await self._get_json(discovery_url)
-            jwks_uri = discovery.get("jwks_uri")
-            if not isinstance(jwks_uri, str):
-                raise InvalidToken("the issuer's discovery document names no jwks_uri")
+            jwks_uri = self._jwks_uri or await self._discover_jwks_uri()
             key_set = KeySet.import_key_set(await self._get_json(jwks_uri))  # type: ignore[arg-type]
-        except (httpx.HTTPError, ValueError, JoseError) as error:
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, JoseError) as error:
             log.warning("could not fetch the OIDC issuer's keys: %s", error)
             raise InvalidToken("the issuer's keys could not be fetched") from error
+        self._jwks_uri = jwks_uri
         log.info("fetched %d signing keys from %s", len(key_set.keys), jwks_uri)
         return key_set
+
+    async def _discover_jwks_uri(self) -> str:
+        discovery = await self._get_json(
+            self._issuer.rstrip("/") + "/.well-known/openid-configuration"
+        )
+        issuer, jwks_uri = discovery.get("issuer"), discovery.get("jwks_uri")
+        if isinstance(issuer, str) and issuer.rstrip("/") != self._issuer.rstrip("/"):
+            raise ValueError(f"the discovery document is for another issuer ({issuer})")
+        if not isinstance(jwks_uri, str):
+            raise ValueError("the issuer's discovery document names no jwks_uri")
+        return jwks_uri
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         response = await self._http.get(url)
