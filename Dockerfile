@@ -12,6 +12,7 @@ COPY domain ./domain
 COPY persistence ./persistence
 COPY schema ./schema
 COPY resolvers ./resolvers
+COPY replicate_client ./replicate_client
 RUN /opt/sselfie/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/sselfie/bin/pip install --no-cache-dir .
 

@@ -41,3 +41,11 @@ class NotFound(DomainError):
 
 class BadUserInput(DomainError):
     code = ErrorCode.BAD_USER_INPUT
+
+
+class TrainingInProgress(DomainError):
+    code = ErrorCode.TRAINING_IN_PROGRESS
+
+
+class CapacityReached(DomainError):
+    code = ErrorCode.CAPACITY_REACHED

@@ -1,9 +1,11 @@
 """The ports the domain speaks through; persistence and adapters implement them."""
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from domain.training.models import TrainingJob
 from domain.users.models import User, UserModel
 
 
@@ -22,6 +24,60 @@ class UserModelRepository(Protocol):
 
     async def get_owned(self, user_id: str, model_id: str) -> UserModel | None: ...
 
+    async def for_user(self, user_id: str, *, lock: bool = False) -> UserModel | None: ...
+
+    async def create(self, user_id: str, replicate_model_id: str) -> UserModel:
+        """A new model in status TRAINING; raises TrainingInProgress if the user has one."""
+        ...
+
+    async def save(self, model: UserModel) -> UserModel: ...
+
+
+class TrainingJobRepository(Protocol):
+    async def active_for_user(self, user_id: str) -> TrainingJob | None: ...
+
+    async def active_for_users(self, user_ids: Sequence[str]) -> list[TrainingJob]: ...
+
+    async def latest_for_user(self, user_id: str) -> TrainingJob | None: ...
+
+    async def insert_queued(self, user_id: str, model_id: str, image_count: int) -> TrainingJob:
+        """Raises TrainingInProgress when the user already has an active training."""
+        ...
+
+    async def get_owned(self, user_id: str, job_id: str) -> TrainingJob | None: ...
+
+    async def get(self, job_id: str, *, lock: bool = False) -> TrainingJob | None: ...
+
+    async def save(self, job: TrainingJob) -> TrainingJob:
+        """Stores the job's state and that Replicate was heard from now; frees its lease."""
+        ...
+
+    async def claim_stale(
+        self, *, silent_for_seconds: float, lease_seconds: float, limit: int
+    ) -> list[TrainingJob]:
+        """Active jobs not heard of lately and not leased by another replica, now leased."""
+        ...
+
+
+class OwnerRepository(Protocol):
+    async def reserve_model_slot(self, owners: Sequence[str], per_owner: int) -> str | None:
+        """The first owner with room, its count raised by one; None when all are full."""
+        ...
+
+
+class WebhookDeliveryRepository(Protocol):
+    async def first_delivery(self, webhook_id: str) -> bool:
+        """Records the id; False if it was recorded before (a duplicate)."""
+        ...
+
+    async def forget_before(self, moment: datetime) -> int: ...
+
+
+class EventPublisher(Protocol):
+    async def training_changed(self, job: TrainingJob) -> None:
+        """Announced to every replica when the transaction commits."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction: commit explicitly, anything else rolls back on exit."""
@@ -31,6 +87,18 @@ class UnitOfWork(Protocol):
 
     @property
     def user_models(self) -> UserModelRepository: ...
+
+    @property
+    def training_jobs(self) -> TrainingJobRepository: ...
+
+    @property
+    def owners(self) -> OwnerRepository: ...
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveryRepository: ...
+
+    @property
+    def events(self) -> EventPublisher: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -65,5 +66,92 @@ class UserModelRow(SQLModel, table=True):
     )
     status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
     trained_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    input_names: dict[str, str] | None = Field(
+        default=None, sa_column=sa.Column(JSONB, nullable=True)
+    )
+    unusable_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     created_at: datetime = Field(sa_column=_timestamp())
     updated_at: datetime = Field(sa_column=_timestamp())
+
+
+ACTIVE_TRAINING = "status IN ('QUEUED', 'STARTING', 'PROCESSING')"
+
+
+class TrainingJobRow(SQLModel, table=True):
+    __tablename__ = "training_jobs"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('QUEUED', 'STARTING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELED')",
+            name="status",
+        ),
+        sa.CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
+        sa.CheckConstraint("image_count BETWEEN 1 AND 100", name="image_count_range"),
+        sa.CheckConstraint(
+            "(status IN ('SUCCEEDED', 'FAILED', 'CANCELED')) = (completed_at IS NOT NULL)",
+            name="completed_when_terminal",
+        ),
+        # One active training per user, whatever the number of replicas racing.
+        sa.Index(
+            "uq_training_jobs_one_active_per_user",
+            "user_id",
+            unique=True,
+            postgresql_where=sa.text(ACTIVE_TRAINING),
+        ),
+        sa.Index(
+            "ix_training_jobs_user_page", "user_id", sa.text("created_at DESC"), sa.text("id DESC")
+        ),
+        sa.Index(
+            "ix_training_jobs_active_heard_at",
+            "last_heard_at",
+            postgresql_where=sa.text(ACTIVE_TRAINING),
+        ),
+    )
+
+    id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+    )
+    user_id: str = Field(
+        sa_column=sa.Column(sa.String(32), sa.ForeignKey("users.id"), nullable=False)
+    )
+    model_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, sa.ForeignKey("user_models.id"), nullable=False, index=True)
+    )
+    status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    progress: float = Field(
+        sa_column=sa.Column(sa.Float, nullable=False, server_default=sa.text("0"))
+    )
+    image_count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    replicate_training_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), nullable=True, unique=True)
+    )
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    upstream_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(sa_column=_timestamp())
+    updated_at: datetime = Field(sa_column=_timestamp())
+    started_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # When Replicate last told us about it (webhook or poll): the reconciler's clock.
+    last_heard_at: datetime = Field(sa_column=_timestamp())
+    # A reconciler replica holds the job until then.
+    lease_until: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """Webhook ids already applied: the same webhook twice changes nothing."""
+
+    __tablename__ = "webhook_deliveries"
+
+    webhook_id: str = Field(sa_column=sa.Column(sa.String(200), primary_key=True))
+    received_at: datetime = Field(sa_column=_timestamp())
+
+
+class ReplicateOwnerRow(SQLModel, table=True):
+    """How many users' models each Replicate owner holds (one account holds at most 1,000)."""
+
+    __tablename__ = "replicate_owners"
+    __table_args__ = (sa.CheckConstraint("model_count >= 0", name="model_count_not_negative"),)
+
+    owner: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    model_count: int = Field(
+        sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("0"))
+    )

@@ -3,8 +3,12 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from persistence.notifications import SqlEventPublisher
+from persistence.repositories.owners import SqlOwnerRepository
+from persistence.repositories.training_jobs import SqlTrainingJobRepository
 from persistence.repositories.user_models import SqlUserModelRepository
 from persistence.repositories.users import SqlUserRepository
+from persistence.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
 
 
 class SqlUnitOfWork:
@@ -14,9 +18,13 @@ class SqlUnitOfWork:
         self._sessions = sessions
 
     async def __aenter__(self) -> Self:
-        self._session = self._sessions()
-        self.users = SqlUserRepository(self._session)
-        self.user_models = SqlUserModelRepository(self._session)
+        session = self._session = self._sessions()
+        self.users = SqlUserRepository(session)
+        self.user_models = SqlUserModelRepository(session)
+        self.training_jobs = SqlTrainingJobRepository(session)
+        self.owners = SqlOwnerRepository(session)
+        self.webhook_deliveries = SqlWebhookDeliveryRepository(session)
+        self.events = SqlEventPublisher(session)
         return self
 
     async def __aexit__(

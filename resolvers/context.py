@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from domain.errors import Unauthenticated
+from domain.training.service import TrainingService
 from domain.users.models import User
 from domain.users.service import UserService
 from resolvers.loaders import Loaders
@@ -17,6 +18,7 @@ class Services:
     """The domain services a request may call, built once per process."""
 
     users: UserService
+    training: TrainingService
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class RequestContext:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.users)
+        self.loaders = Loaders(self.services.users, self.services.training)
 
     @property
     def user(self) -> User:

@@ -4,8 +4,10 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 
+from domain.errors import NotFound
 from resolvers.context import Info
 from schema.node import Node, decode_global_id
+from schema.types.training_job import TrainingJob
 from schema.types.user import User
 from schema.types.user_model import UserModel
 
@@ -20,9 +22,18 @@ async def _user_model(info: Info, local_id: str) -> Node | None:
     return UserModel.from_domain(model) if model else None
 
 
+async def _training_job(info: Info, local_id: str) -> Node | None:
+    try:
+        job = await info.context.services.training.get_owned(info.context.user, local_id)
+    except NotFound:
+        return None
+    return TrainingJob.from_domain(job)
+
+
 _RESOLVERS_BY_TYPE: dict[str, Callable[[Info, str], Awaitable[Node | None]]] = {
     "User": _user,
     "UserModel": _user_model,
+    "TrainingJob": _training_job,
 }
 
 

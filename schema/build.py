@@ -18,7 +18,9 @@ from strawberry.types import ExecutionContext
 from schema.enums import ErrorCode
 from schema.errors import assign_error_codes
 from schema.extensions import SignInGate
+from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 
 MAX_QUERY_DEPTH = 10
 MAX_ALIASES = 30
@@ -47,6 +49,8 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         extensions.append(DisableIntrospection)
     return Schema(
         query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
         types=[ErrorCode],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),

@@ -12,6 +12,7 @@ from server.csrf import CsrfPreventionMiddleware
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.runtime import open_runtime
+from server.webhooks import replicate_webhook
 from settings import Settings
 
 
@@ -34,6 +35,7 @@ def create_app(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
+            Route("/webhooks/replicate", replicate_webhook, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

@@ -1,5 +1,6 @@
 """The composition root: every long-lived part of a running server, built and closed together."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -7,16 +8,22 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.events import EventHub
+from domain.training.service import TrainingConfig, TrainingService
 from domain.users.service import UserService
 from identity.setup import build_token_verifier
 from persistence import migrate
-from persistence.database import create_engine, create_session_factory
+from persistence.database import asyncpg_dsn, create_engine, create_session_factory
+from persistence.notifications import PostgresListener
 from persistence.unit_of_work import SqlUnitOfWork
+from replicate_client import ReplicateClient, WebhookSecret
 from resolvers.context import Services
 from server.authentication import Authenticator
+from server.background import reconcile_forever
 from settings import Settings
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+HTTP_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,16 @@ class Runtime:
     engine: AsyncEngine
     services: Services
     authenticator: Authenticator
+    webhook_secret: WebhookSecret
+    events: EventHub
+
+
+def _training_config(settings: Settings) -> TrainingConfig:
+    return TrainingConfig(
+        owners=settings.replicate_owners,
+        models_per_owner=settings.replicate_models_per_owner,
+        webhook_url=settings.replicate_webhook_url,
+    )
 
 
 @asynccontextmanager
@@ -32,17 +49,36 @@ async def open_runtime(
     settings: Settings, database_url: str, *, migrate_on_start: bool = True
 ) -> AsyncIterator[Runtime]:
     engine = create_engine(database_url)
+    events = EventHub()
+    listener = PostgresListener(asyncpg_dsn(database_url), events)
     try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS) as http:
             if migrate_on_start:
                 await migrate.upgrade(engine)
+            await listener.start()
             sessions = create_session_factory(engine)
-            users = UserService(lambda: SqlUnitOfWork(sessions))
-            yield Runtime(
-                settings=settings,
-                engine=engine,
-                services=Services(users=users),
-                authenticator=Authenticator(build_token_verifier(settings, http), users),
+
+            def uow() -> SqlUnitOfWork:
+                return SqlUnitOfWork(sessions)
+
+            replicate = ReplicateClient(
+                http, base_url=settings.replicate_api_base_url, token=settings.replicate_api_token
             )
+            users = UserService(uow)
+            training = TrainingService(uow, replicate, events, _training_config(settings))
+            reconciler = asyncio.create_task(reconcile_forever(training, settings))
+            try:
+                yield Runtime(
+                    settings=settings,
+                    engine=engine,
+                    services=Services(users=users, training=training),
+                    authenticator=Authenticator(build_token_verifier(settings, http), users),
+                    webhook_secret=WebhookSecret(replicate, settings.replicate_webhook_secret),
+                    events=events,
+                )
+            finally:
+                reconciler.cancel()
+                await asyncio.gather(reconciler, return_exceptions=True)
     finally:
+        await listener.stop()
         await engine.dispose()

@@ -30,10 +30,21 @@ class Settings(BaseSettings):
         default="https://api.replicate.com/v1", validation_alias="REPLICATE_API_BASE_URL"
     )
     replicate_owner: str = Field(default="sandrasocial", validation_alias="REPLICATE_OWNER")
+    replicate_extra_owners: str = Field(default="", validation_alias="REPLICATE_EXTRA_OWNERS")
+    replicate_models_per_owner: int = Field(
+        default=1000, ge=1, validation_alias="REPLICATE_MODELS_PER_OWNER"
+    )
     replicate_webhook_secret: str | None = Field(
         default=None, validation_alias="REPLICATE_WEBHOOK_SECRET"
     )
     public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
+
+    reconcile_interval_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="RECONCILE_INTERVAL_SECONDS"
+    )
+    webhook_silence_seconds: float = Field(
+        default=60.0, ge=0, validation_alias="WEBHOOK_SILENCE_SECONDS"
+    )
 
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=8000, ge=0, le=65535, validation_alias="PORT")
@@ -55,6 +66,19 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def replicate_owners(self) -> tuple[str, ...]:
+        """Where new users' models go, in order of preference."""
+        extra = [owner.strip() for owner in self.replicate_extra_owners.split(",")]
+        owners = [self.replicate_owner, *(owner for owner in extra if owner)]
+        return tuple(dict.fromkeys(owners))
+
+    @property
+    def replicate_webhook_url(self) -> str | None:
+        if self.public_base_url is None:
+            return None
+        return self.public_base_url.rstrip("/") + "/webhooks/replicate"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -31,10 +31,23 @@ class UserModel:
     status: ModelStatus
     trained_at: datetime | None
     created_at: datetime
+    # How the version's input schema names each locked generation parameter, read
+    # after its training; None until read.
+    input_names: dict[str, str] | None = None
+    # Why the recorded version cannot be used for generation, if it cannot.
+    unusable_reason: str | None = None
 
     @property
     def trigger_word(self) -> str:
         return trigger_word_for(self.user_id)
+
+    @property
+    def owner(self) -> str:
+        return self.replicate_model_id.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.replicate_model_id.split("/", 1)[1]
 
 
 def trigger_word_for(user_id: str) -> str:

@@ -1,0 +1,99 @@
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TrainingStatus(StrEnum):
+    QUEUED = "QUEUED"
+    STARTING = "STARTING"
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_TRAINING_STATUSES
+
+    @property
+    def rank(self) -> int:
+        """Statuses only move to a higher rank."""
+        return _RANK[self]
+
+
+TERMINAL_TRAINING_STATUSES = frozenset(
+    {TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELED}
+)
+ACTIVE_TRAINING_STATUSES = frozenset(
+    {TrainingStatus.QUEUED, TrainingStatus.STARTING, TrainingStatus.PROCESSING}
+)
+_RANK = {
+    TrainingStatus.QUEUED: 0,
+    TrainingStatus.STARTING: 1,
+    TrainingStatus.PROCESSING: 2,
+    TrainingStatus.SUCCEEDED: 3,
+    TrainingStatus.FAILED: 3,
+    TrainingStatus.CANCELED: 3,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingJob:
+    id: str
+    user_id: str
+    model_id: str
+    status: TrainingStatus
+    progress: float
+    image_count: int
+    replicate_training_id: str | None
+    error: str | None
+    upstream_error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+
+
+def job_snapshot(job: TrainingJob) -> dict[str, object]:
+    """The job as plain JSON values, to announce it across processes."""
+    return {
+        "id": job.id,
+        "user_id": job.user_id,
+        "model_id": job.model_id,
+        "status": job.status.value,
+        "progress": job.progress,
+        "image_count": job.image_count,
+        "replicate_training_id": job.replicate_training_id,
+        "error": job.error,
+        "upstream_error": job.upstream_error,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "completed_at": job.completed_at.isoformat() if job.completed_at else None,
+        "updated_at": job.updated_at.isoformat(),
+    }
+
+
+def job_from_snapshot(data: dict[str, Any]) -> TrainingJob:
+    def moment(key: str) -> datetime | None:
+        value = data.get(key)
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+    created_at, updated_at = moment("created_at"), moment("updated_at")
+    assert created_at is not None
+    assert updated_at is not None
+    return TrainingJob(
+        id=str(data["id"]),
+        user_id=str(data["user_id"]),
+        model_id=str(data["model_id"]),
+        status=TrainingStatus(data["status"]),
+        progress=float(data["progress"]),
+        image_count=int(data["image_count"]),
+        replicate_training_id=data.get("replicate_training_id"),
+        error=data.get("error"),
+        upstream_error=data.get("upstream_error"),
+        created_at=created_at,
+        started_at=moment("started_at"),
+        completed_at=moment("completed_at"),
+        updated_at=updated_at,
+    )

@@ -1,0 +1,406 @@
+"""Training a user's own model: start, follow, cancel, and keep jobs in step with Replicate."""
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from domain.errors import BadUserInput, CapacityReached, NotFound, TrainingInProgress
+from domain.events import EventHub, training_topic
+from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.training.models import TrainingJob, TrainingStatus, job_from_snapshot
+from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies
+from domain.training.transitions import advance, changed, user_error
+from domain.training.versions import VersionInputs, read_version_inputs, version_id_from
+from domain.upstream import (
+    FileUpload,
+    Replicate,
+    UpstreamRejected,
+    UpstreamStatus,
+    UpstreamTraining,
+    UpstreamUnavailable,
+)
+from domain.users.models import ModelStatus, User, UserModel, model_name_for, trigger_word_for
+
+log = logging.getLogger(__name__)
+
+TRAINER_VERSION = (
+    "ostris/flux-dev-lora-trainer:26dce37af90b9d997eeb970d92e47de3064d46c300504ae376c75bef6a9022d2"
+)
+WEBHOOK_EVENTS = ["start", "logs", "completed"]
+START_FAILED_MESSAGE = (
+    "The training could not be started because the image provider is unavailable. "
+    "Nothing was charged; upload your selfies again in a few minutes."
+)
+LOST_START_MESSAGE = (
+    "The training could not be started. Nothing was charged; upload your selfies again."
+)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    owners: tuple[str, ...]
+    models_per_owner: int = 1000
+    # `<PUBLIC_BASE_URL>/webhooks/replicate`, or None to rely on polling alone.
+    webhook_url: str | None = None
+    steps: int = 1000
+    lora_rank: int = 16
+    learning_rate: float = 4e-4
+    # A queued job still without a Replicate training after this long was lost mid-start.
+    start_grace: timedelta = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class StartedTraining:
+    job: TrainingJob
+    model: UserModel
+
+
+class TrainingService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        replicate: Replicate,
+        events: EventHub,
+        config: TrainingConfig,
+    ) -> None:
+        self._uow = uow
+        self._replicate = replicate
+        self._events = events
+        self._config = config
+
+    # -- starting ---------------------------------------------------------------------
+
+    async def start(self, user: User, sources: Sequence[SelfieSource]) -> StartedTraining:
+        self._replicate.require_configured()
+        async with self._uow() as uow:
+            if await uow.training_jobs.active_for_user(user.id):
+                raise TrainingInProgress(_in_progress_message())
+        selfies = await prepare_selfies(sources)
+        job, model = await self._record_queued_job(user, selfies.count)
+        try:
+            training = await self._submit(job, model, selfies)
+        except UpstreamUnavailable as error:
+            if error.may_have_arrived:
+                # Replicate may have it: its webhook or the reconciler will tell.
+                log.warning("training %s may have started upstream: %s", job.id, error)
+                return StartedTraining(job, model)
+            await self._fail_to_start(job, str(error))
+            raise
+        except UpstreamRejected as error:
+            await self._fail_to_start(job, str(error))
+            raise UpstreamUnavailable(START_FAILED_MESSAGE) from error
+        job = await self.apply(job.id, training) or job
+        if job.status is TrainingStatus.CANCELED and training.id:
+            # Canceled while it was being submitted: do not let it run (and bill).
+            await self._replicate.cancel_training(training.id)
+        return StartedTraining(job, model)
+
+    async def _record_queued_job(
+        self, user: User, image_count: int
+    ) -> tuple[TrainingJob, UserModel]:
+        async with self._uow() as uow:
+            model = await uow.user_models.for_user(user.id, lock=True)
+            if model is None:
+                model = await self._create_model(uow, user)
+            elif model.replicate_version_id is None and model.status is not ModelStatus.TRAINING:
+                model = await uow.user_models.save(replace(model, status=ModelStatus.TRAINING))
+            job = await uow.training_jobs.insert_queued(user.id, model.id, image_count)
+            await uow.events.training_changed(job)
+            await uow.commit()
+        return job, model
+
+    async def _create_model(self, uow: UnitOfWork, user: User) -> UserModel:
+        owner = await uow.owners.reserve_model_slot(
+            self._config.owners, self._config.models_per_owner
+        )
+        if owner is None:
+            log.error(
+                "CAPACITY REACHED: every Replicate owner (%s) holds %d models; add one to "
+                "REPLICATE_EXTRA_OWNERS",
+                ", ".join(self._config.owners),
+                self._config.models_per_owner,
+            )
+            raise CapacityReached(
+                "The studio cannot train new models right now. We have been alerted; "
+                "please try again later."
+            )
+        return await uow.user_models.create(user.id, f"{owner}/{model_name_for(user.id)}")
+
+    async def _submit(
+        self, job: TrainingJob, model: UserModel, selfies: PreparedSelfies
+    ) -> UpstreamTraining:
+        if await self._replicate.get_model(model.owner, model.name) is None:
+            await self._replicate.create_model(
+                model.owner, model.name, description="A personal selfie LoRA."
+            )
+        images_url = await self._replicate.upload_file(
+            FileUpload(selfies.zip_bytes, f"selfies-{job.id}.zip", "application/zip")
+        )
+        return await self._replicate.create_training(
+            trainer_version=TRAINER_VERSION,
+            destination=model.replicate_model_id,
+            input=self._trainer_input(images_url, job.user_id),
+            webhook=self._webhook_for(job),
+            webhook_events=WEBHOOK_EVENTS,
+        )
+
+    def _trainer_input(self, images_url: str, user_id: str) -> dict[str, Any]:
+        return {
+            "input_images": images_url,
+            "trigger_word": trigger_word_for(user_id),
+            "steps": self._config.steps,
+            "lora_rank": self._config.lora_rank,
+            "learning_rate": self._config.learning_rate,
+            "batch_size": 1,
+            "resolution": "512,768,1024",
+            "autocaption": True,
+        }
+
+    def _webhook_for(self, job: TrainingJob) -> str | None:
+        if self._config.webhook_url is None:
+            return None
+        return f"{self._config.webhook_url}?{urlencode({'training_job': job.id})}"
+
+    async def _fail_to_start(self, job: TrainingJob, reason: str) -> None:
+        log.warning("training %s could not start: %s", job.id, reason)
+        await self._finish_locally(job.id, TrainingStatus.FAILED, START_FAILED_MESSAGE, reason)
+
+    # -- following ---------------------------------------------------------------------
+
+    async def get_owned(self, user: User, job_id: str) -> TrainingJob:
+        async with self._uow() as uow:
+            job = await uow.training_jobs.get_owned(user.id, job_id)
+        if job is None:
+            raise NotFound("No such training among yours.")
+        return job
+
+    async def active_for_users(self, user_ids: Sequence[str]) -> dict[str, TrainingJob]:
+        async with self._uow() as uow:
+            jobs = await uow.training_jobs.active_for_users(user_ids)
+        return {job.user_id: job for job in jobs}
+
+    async def follow(self, user: User, job_id: str | None) -> AsyncIterator[TrainingJob]:
+        """The job now, then on every change of status or progress, until it ends."""
+        job = await self._followed_job(user, job_id)
+        async with self._events.follow(training_topic(job.id)) as notices:
+            job = await self.get_owned(user, job.id)  # nothing missed since following
+            yield job
+            while not job.status.is_terminal:
+                notice = await notices.get()
+                latest = job_from_snapshot(notice) if notice else await self.get_owned(user, job.id)
+                if (latest.status, latest.progress) != (job.status, job.progress):
+                    yield latest
+                job = latest
+
+    async def _followed_job(self, user: User, job_id: str | None) -> TrainingJob:
+        if job_id is not None:
+            return await self.get_owned(user, job_id)
+        async with self._uow() as uow:
+            job = await uow.training_jobs.active_for_user(
+                user.id
+            ) or await uow.training_jobs.latest_for_user(user.id)
+        if job is None:
+            raise NotFound("You have no training yet: upload your selfies to start one.")
+        return job
+
+    # -- canceling ---------------------------------------------------------------------
+
+    async def cancel(self, user: User, job_id: str) -> TrainingJob:
+        job = await self.get_owned(user, job_id)
+        if job.status.is_terminal:
+            raise BadUserInput(f"This training has already ended ({job.status.value.lower()}).")
+        if job.replicate_training_id is None:
+            return await self._finish_locally(job.id, TrainingStatus.CANCELED, None, None)
+        self._replicate.require_configured()
+        upstream = await self._replicate.cancel_training(job.replicate_training_id)
+        if not upstream.status.is_terminal:
+            upstream = replace(upstream, status=UpstreamStatus.CANCELED)
+        return await self.apply(job.id, upstream) or job
+
+    async def _finish_locally(
+        self, job_id: str, status: TrainingStatus, error: str | None, upstream_error: str | None
+    ) -> TrainingJob:
+        async with self._uow() as uow:
+            job = await uow.training_jobs.get(job_id, lock=True)
+            assert job is not None
+            if job.status.is_terminal:
+                return job
+            model = await uow.user_models.for_user(job.user_id, lock=True)
+            has_version = bool(model and model.replicate_version_id)
+            job = await uow.training_jobs.save(
+                replace(
+                    job,
+                    status=status,
+                    completed_at=datetime.now(UTC),
+                    error=error or user_error(status, has_previous_version=has_version),
+                    upstream_error=upstream_error,
+                )
+            )
+            if model is not None and not has_version:
+                await uow.user_models.save(replace(model, status=ModelStatus.FAILED))
+            await uow.events.training_changed(job)
+            await uow.commit()
+        return job
+
+    # -- keeping in step with Replicate ------------------------------------------------
+
+    async def apply(
+        self, job_id: str, upstream: UpstreamTraining, *, webhook_id: str | None = None
+    ) -> TrainingJob | None:
+        """Applies what Replicate reported (webhook, poll or answer); None for unknown jobs.
+
+        Raises UpstreamUnavailable when a succeeded version's inputs cannot be read
+        yet: nothing is recorded then, so the report can come again.
+        """
+        version_inputs = await self._version_inputs_if_succeeded(job_id, upstream)
+        async with self._uow() as uow:
+            if webhook_id is not None and not await uow.webhook_deliveries.first_delivery(
+                webhook_id
+            ):
+                return await uow.training_jobs.get(job_id)
+            job = await uow.training_jobs.get(job_id, lock=True)
+            if job is None or not _same_training(job, upstream):
+                return job
+            updated = advance(job, upstream, datetime.now(UTC))
+            if updated.status.is_terminal and not job.status.is_terminal:
+                updated = await self._settle_model(uow, updated, upstream, version_inputs)
+            updated = await uow.training_jobs.save(updated)
+            if changed(job, updated):
+                await uow.events.training_changed(updated)
+            await uow.commit()
+        return updated
+
+    async def _version_inputs_if_succeeded(
+        self, job_id: str, upstream: UpstreamTraining
+    ) -> VersionInputs | None:
+        version_id = version_id_from(upstream.output_version)
+        if upstream.status is not UpstreamStatus.SUCCEEDED or version_id is None:
+            return None
+        async with self._uow() as uow:
+            job = await uow.training_jobs.get(job_id)
+            model = await uow.user_models.for_user(job.user_id) if job else None
+        if job is None or model is None or job.status.is_terminal:
+            return None
+        properties = await self._replicate.get_version_input_schema(
+            model.owner, model.name, version_id
+        )
+        return read_version_inputs(properties)
+
+    async def _settle_model(
+        self,
+        uow: UnitOfWork,
+        job: TrainingJob,
+        upstream: UpstreamTraining,
+        version_inputs: VersionInputs | None,
+    ) -> TrainingJob:
+        """A training ended: switch the model to its version, or keep the one it had."""
+        model = await uow.user_models.for_user(job.user_id, lock=True)
+        assert model is not None
+        has_version = model.replicate_version_id is not None
+        version_id = version_id_from(upstream.output_version)
+        if job.status is TrainingStatus.SUCCEEDED and version_id and version_inputs:
+            if version_inputs.unusable_reason is None or not has_version:
+                await uow.user_models.save(_with_version(model, version_id, version_inputs))
+            if version_inputs.unusable_reason is None:
+                return job
+            suffix = " Your previous model stays in use." if has_version else ""
+            return replace(job, error=version_inputs.unusable_reason + suffix)
+        if job.status is TrainingStatus.SUCCEEDED:
+            # Succeeded without a version: treat as a failure the user can retry.
+            job = replace(job, status=TrainingStatus.FAILED, upstream_error="no output version")
+        if not has_version:
+            await uow.user_models.save(replace(model, status=ModelStatus.FAILED))
+        return replace(job, error=user_error(job.status, has_previous_version=has_version))
+
+    # -- reconciling -------------------------------------------------------------------
+
+    async def reconcile(
+        self, *, silent_for_seconds: float, lease_seconds: float, batch: int
+    ) -> int:
+        """Polls Replicate for active jobs not heard of lately; returns how many were checked."""
+        async with self._uow() as uow:
+            jobs = await uow.training_jobs.claim_stale(
+                silent_for_seconds=silent_for_seconds, lease_seconds=lease_seconds, limit=batch
+            )
+            await uow.commit()
+        for job in jobs:
+            try:
+                await self._reconcile_job(job)
+            except (UpstreamUnavailable, UpstreamRejected) as error:
+                log.warning("could not reconcile training %s: %s", job.id, error)
+        return len(jobs)
+
+    async def forget_webhooks_before(self, moment: datetime) -> None:
+        async with self._uow() as uow:
+            await uow.webhook_deliveries.forget_before(moment)
+            await uow.commit()
+
+    async def _reconcile_job(self, job: TrainingJob) -> None:
+        if job.replicate_training_id is not None:
+            upstream = await self._replicate.get_training(job.replicate_training_id)
+            if upstream is None:
+                await self._finish_locally(
+                    job.id, TrainingStatus.FAILED, None, "training not found upstream"
+                )
+            else:
+                await self.apply(job.id, upstream)
+            return
+        if datetime.now(UTC) - job.created_at < self._config.start_grace:
+            await self._keep_waiting(job)
+            return
+        adopted = await self._find_lost_start(job)
+        if adopted is None:
+            await self._finish_locally(job.id, TrainingStatus.FAILED, LOST_START_MESSAGE, None)
+        else:
+            await self.apply(job.id, adopted)
+
+    async def _keep_waiting(self, job: TrainingJob) -> None:
+        async with self._uow() as uow:
+            current = await uow.training_jobs.get(job.id, lock=True)
+            if current is not None and not current.status.is_terminal:
+                await uow.training_jobs.save(current)
+                await uow.commit()
+
+    async def _find_lost_start(self, job: TrainingJob) -> UpstreamTraining | None:
+        """A training created for this job whose answer never reached us."""
+        trigger_word = trigger_word_for(job.user_id)
+        earliest = job.created_at - timedelta(minutes=1)
+        for training in await self._replicate.list_trainings(max_pages=2):
+            created = training.created_at
+            if training.trigger_word == trigger_word and created and created >= earliest:
+                return training
+        return None
+
+
+def _same_training(job: TrainingJob, upstream: UpstreamTraining) -> bool:
+    if job.replicate_training_id is None or job.replicate_training_id == upstream.id:
+        return True
+    log.warning(
+        "report for training %s ignored: job %s runs %s",
+        upstream.id,
+        job.id,
+        job.replicate_training_id,
+    )
+    return False
+
+
+def _with_version(model: UserModel, version_id: str, inputs: VersionInputs) -> UserModel:
+    usable = inputs.unusable_reason is None
+    return replace(
+        model,
+        replicate_version_id=version_id,
+        status=ModelStatus.READY if usable else ModelStatus.FAILED,
+        trained_at=datetime.now(UTC),
+        input_names=inputs.names,
+        unusable_reason=inputs.unusable_reason,
+    )
+
+
+def _in_progress_message() -> str:
+    return (
+        "A training of yours is already running. Follow it with `trainingProgress`, "
+        "or cancel it before starting another."
+    )

@@ -1,0 +1,140 @@
+"""The image provider (Replicate) as the domain sees it: a port, its objects and its errors."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from domain.errors import DomainError, ErrorCode
+
+
+class UpstreamStatus(StrEnum):
+    STARTING = "starting"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (UpstreamStatus.SUCCEEDED, UpstreamStatus.FAILED, UpstreamStatus.CANCELED)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTraining:
+    """A training as Replicate reports it (GET, or a webhook's body)."""
+
+    id: str
+    status: UpstreamStatus
+    logs: str = ""
+    error: str | None = None
+    # "owner/name:<version id>" once succeeded.
+    output_version: str | None = None
+    # The trigger word it was started with (identifies the user's training in a list).
+    trigger_word: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamPrediction:
+    id: str
+    status: UpstreamStatus
+    output: list[str] = field(default_factory=list)
+    logs: str = ""
+    error: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileUpload:
+    content: bytes
+    filename: str
+    content_type: str
+
+
+class UpstreamUnavailable(DomainError):
+    """Replicate failed or could not be reached.
+
+    `may_have_arrived` is true when a POST might have been processed (a timeout or a
+    5xx after sending): then the caller must find out what happened, not retry.
+    """
+
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
+
+    def __init__(self, message: str, *, may_have_arrived: bool = False) -> None:
+        super().__init__(message)
+        self.may_have_arrived = may_have_arrived
+
+
+class UpstreamRejected(DomainError):
+    """Replicate answered with a 4xx problem (other than 404 where None is returned)."""
+
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"The image provider refused the request ({status}): {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class NotConfigured(DomainError):
+    code = ErrorCode.NOT_CONFIGURED
+
+
+class Replicate(Protocol):
+    """Replicate's HTTP API (see ../shared/docs/replicate.md)."""
+
+    def require_configured(self) -> None:
+        """Raises NotConfigured when no API token is set; call before any work."""
+        ...
+
+    async def get_model(self, owner: str, name: str) -> dict[str, Any] | None: ...
+
+    async def create_model(self, owner: str, name: str, *, description: str) -> bool:
+        """Creates a private model; False when the name is taken (409)."""
+        ...
+
+    async def upload_file(self, upload: FileUpload) -> str:
+        """The file's `urls.get`, to pass as a training's input."""
+        ...
+
+    async def create_training(
+        self,
+        *,
+        trainer_version: str,
+        destination: str,
+        input: dict[str, Any],
+        webhook: str | None,
+        webhook_events: list[str],
+    ) -> UpstreamTraining: ...
+
+    async def get_training(self, training_id: str) -> UpstreamTraining | None: ...
+
+    async def list_trainings(self, *, max_pages: int = 1) -> list[UpstreamTraining]: ...
+
+    async def cancel_training(self, training_id: str) -> UpstreamTraining: ...
+
+    async def get_version_input_schema(
+        self, owner: str, name: str, version_id: str
+    ) -> dict[str, Any] | None:
+        """`openapi_schema.components.schemas.Input.properties`, or None (unknown version)."""
+        ...
+
+    async def webhook_secret(self) -> str: ...
+
+    async def create_prediction(
+        self,
+        *,
+        version: str,
+        input: dict[str, Any],
+        webhook: str | None,
+        webhook_events: list[str],
+    ) -> UpstreamPrediction: ...
+
+    async def get_prediction(self, prediction_id: str) -> UpstreamPrediction | None: ...
+
+    async def cancel_prediction(self, prediction_id: str) -> UpstreamPrediction: ...

@@ -1,0 +1,97 @@
+"""Change notices across replicas: NOTIFY in the writing transaction, LISTEN on one connection.
+
+NOTIFY is transactional, so a notice goes out only when the change is committed.
+The listener keeps one dedicated connection; when it is lost it reconnects and asks
+every follower to re-read, since notices sent meanwhile are gone.
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.events import EventHub, training_topic
+from domain.training.models import TrainingJob, job_snapshot
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "sselfie_events"
+RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class SqlEventPublisher:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def training_changed(self, job: TrainingJob) -> None:
+        await self._notify(training_topic(job.id), job_snapshot(job))
+
+    async def _notify(self, topic: str, data: dict[str, object]) -> None:
+        payload = json.dumps({"topic": topic, "data": data}, separators=(",", ":"))
+        await self._session.execute(select(func.pg_notify(CHANNEL, payload)))
+
+
+class PostgresListener:
+    """Feeds the EventHub from every replica's NOTIFYs."""
+
+    def __init__(self, dsn: str, hub: EventHub) -> None:
+        self._dsn = dsn
+        self._hub = hub
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._lost = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="postgres-listener")
+        await self._connected.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                connection = await asyncpg.connect(self._dsn)
+            except (OSError, asyncpg.PostgresError) as error:
+                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+                log.warning("event listener cannot connect (%s); retrying in %.1fs", error, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            try:
+                await self._listen(connection)
+            finally:
+                await _close_quietly(connection)
+
+    async def _listen(self, connection: Any) -> None:
+        self._lost.clear()
+        connection.add_termination_listener(lambda _connection: self._lost.set())
+        await connection.add_listener(CHANNEL, self._on_notification)
+        if self._connected.is_set():
+            log.info("event listener reconnected; followers re-read their state")
+            self._hub.resync_all()
+        self._connected.set()
+        await self._lost.wait()
+        log.warning("event listener lost its connection")
+
+    def _on_notification(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            self._hub.dispatch(message["topic"], message["data"])
+        except (ValueError, KeyError, TypeError):
+            log.exception("ignored a malformed notice")
+
+
+async def _close_quietly(connection: Any) -> None:
+    try:
+        await asyncio.wait_for(connection.close(), timeout=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        connection.terminate()

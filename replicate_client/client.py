@@ -1,0 +1,417 @@
+"""Replicate's HTTP API (the `domain.upstream.Replicate` port) over one shared httpx client.
+
+Retry policy. A GET is retried on 429, 5xx, any transport error or timeout. A POST is
+retried only when it surely did not arrive (connection refused or timed out, no pooled
+connection, or a 429): Replicate has no idempotency key, so re-sending a POST that may
+have arrived could start a second, billed training or prediction. After an ambiguous
+POST failure (read/write timeout, broken connection, 5xx) `UpstreamUnavailable` is
+raised at once with `may_have_arrived=True`: the caller must find out what happened.
+Waits follow `Retry-After` (seconds) when given, else exponential backoff with jitter,
+both capped at `max_retry_after_seconds`.
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, Literal, NoReturn, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from domain.upstream import (
+    FileUpload,
+    NotConfigured,
+    UpstreamPrediction,
+    UpstreamRejected,
+    UpstreamTraining,
+    UpstreamUnavailable,
+)
+from replicate_client.parsing import prediction_from_json, training_from_json
+
+logger = logging.getLogger(__name__)
+
+Method = Literal["GET", "POST"]
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
+
+# Failures that prove the request never reached Replicate: safe to re-send a POST.
+_NEVER_ARRIVED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_THROTTLED = 429
+_MAX_DETAIL_CHARS = 300
+_JITTER_FRACTION = 0.1
+_random = random.SystemRandom()
+
+_NOT_CONFIGURED = (
+    "Image generation is not configured on this server: set REPLICATE_API_TOKEN "
+    "to connect it to Replicate."
+)
+
+
+class ReplicateClient:
+    """Every call of the `Replicate` port; see the module docstring for the retry rules."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        token: str | None,
+        max_attempts: int = 4,
+        backoff_seconds: float = 0.5,
+        max_retry_after_seconds: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._token = token or None
+        self._max_attempts = max_attempts
+        self._backoff_seconds = backoff_seconds
+        self._max_wait = max_retry_after_seconds
+        self._sleep = sleep
+
+    # --- models -------------------------------------------------------------------
+
+    async def get_model(self, owner: str, name: str) -> dict[str, Any] | None:
+        return await self._get_json_or_none(f"/models/{_seg(owner)}/{_seg(name)}")
+
+    async def create_model(self, owner: str, name: str, *, description: str) -> bool:
+        """Creates a private model; False when the name is taken (409)."""
+        payload = {
+            "owner": owner,
+            "name": name,
+            "visibility": "private",
+            "hardware": "cpu",
+            "description": description,
+        }
+        response = await self._send("POST", "/models", json=payload, passthrough={409})
+        return response.status_code != 409
+
+    async def get_version_input_schema(
+        self, owner: str, name: str, version_id: str
+    ) -> dict[str, Any] | None:
+        """`openapi_schema.components.schemas.Input.properties` ({} when absent), or None."""
+        path = f"/models/{_seg(owner)}/{_seg(name)}/versions/{_seg(version_id)}"
+        body = await self._get_json_or_none(path)
+        if body is None:
+            return None
+        return _dig(body, "openapi_schema", "components", "schemas", "Input", "properties")
+
+    # --- files --------------------------------------------------------------------
+
+    async def upload_file(self, upload: FileUpload) -> str:
+        """The file's `urls.get`, to pass as a training's input."""
+        response = await self._send(
+            "POST",
+            "/files",
+            files={"content": (upload.filename, upload.content, upload.content_type)},
+            data={"filename": upload.filename, "type": upload.content_type},
+            request_timeout=UPLOAD_TIMEOUT,
+        )
+        url = _dig(self._json("POST", "/files", response), "urls").get("get")
+        if not isinstance(url, str) or not url:
+            _unexpected_answer("POST", "/files")
+        return url
+
+    # --- trainings ----------------------------------------------------------------
+
+    async def create_training(
+        self,
+        *,
+        trainer_version: str,
+        destination: str,
+        input: dict[str, Any],
+        webhook: str | None,
+        webhook_events: list[str],
+    ) -> UpstreamTraining:
+        owner, name, version_id = _split_version(trainer_version)
+        path = f"/models/{_seg(owner)}/{_seg(name)}/versions/{_seg(version_id)}/trainings"
+        payload = {"destination": destination, "input": input}
+        payload.update(_webhook_fields(webhook, webhook_events))
+        return await self._post_object(path, payload, training_from_json)
+
+    async def get_training(self, training_id: str) -> UpstreamTraining | None:
+        path = f"/trainings/{_seg(training_id)}"
+        body = await self._get_json_or_none(path)
+        return None if body is None else _parsed(training_from_json, body, "GET", path)
+
+    async def list_trainings(self, *, max_pages: int = 1) -> list[UpstreamTraining]:
+        """The most recent trainings, newest first, following `next` up to `max_pages`."""
+        trainings: list[UpstreamTraining] = []
+        target: str | None = "/trainings"
+        for _ in range(max_pages):
+            if target is None:
+                break
+            page = await self._get_json(target)
+            trainings.extend(_page_results(page))
+            target = self._next_page(page.get("next"))
+        return trainings
+
+    async def cancel_training(self, training_id: str) -> UpstreamTraining:
+        path = f"/trainings/{_seg(training_id)}/cancel"
+        return await self._post_object(path, None, training_from_json)
+
+    # --- predictions --------------------------------------------------------------
+
+    async def create_prediction(
+        self,
+        *,
+        version: str,
+        input: dict[str, Any],
+        webhook: str | None,
+        webhook_events: list[str],
+    ) -> UpstreamPrediction:
+        payload = {"version": version, "input": input}
+        payload.update(_webhook_fields(webhook, webhook_events))
+        return await self._post_object("/predictions", payload, prediction_from_json)
+
+    async def get_prediction(self, prediction_id: str) -> UpstreamPrediction | None:
+        path = f"/predictions/{_seg(prediction_id)}"
+        body = await self._get_json_or_none(path)
+        return None if body is None else _parsed(prediction_from_json, body, "GET", path)
+
+    async def cancel_prediction(self, prediction_id: str) -> UpstreamPrediction:
+        path = f"/predictions/{_seg(prediction_id)}/cancel"
+        return await self._post_object(path, None, prediction_from_json)
+
+    # --- webhooks -----------------------------------------------------------------
+
+    async def webhook_secret(self) -> str:
+        path = "/webhooks/default/secret"
+        key = (await self._get_json(path)).get("key")
+        if not isinstance(key, str) or not key:
+            _unexpected_answer("GET", path)
+        return key
+
+    # --- JSON helpers -------------------------------------------------------------
+
+    async def _get_json(self, target: str) -> dict[str, Any]:
+        return self._json("GET", target, await self._send("GET", target))
+
+    async def _get_json_or_none(self, target: str) -> dict[str, Any] | None:
+        response = await self._send("GET", target, passthrough={404})
+        return None if response.status_code == 404 else self._json("GET", target, response)
+
+    async def _post_object(
+        self,
+        path: str,
+        payload: dict[str, Any] | None,
+        parse: Callable[[Mapping[str, Any]], T],
+    ) -> T:
+        response = await self._send("POST", path, json=payload)
+        return _parsed(parse, self._json("POST", path, response), "POST", path)
+
+    def _json(self, method: Method, target: str, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            _unexpected_answer(method, target)
+        return body
+
+    def _next_page(self, next_url: object) -> str | None:
+        """The next page's URL, only when it points into our own base URL (the token goes along)."""
+        if not isinstance(next_url, str) or not next_url:
+            return None
+        if not next_url.startswith(self._base_url + "/"):
+            logger.warning("Replicate: not following a next page outside the API base URL")
+            return None
+        return next_url
+
+    # --- one request, with the retry policy ---------------------------------------
+
+    async def _send(
+        self,
+        method: Method,
+        target: str,
+        *,
+        passthrough: Collection[int] = (),
+        request_timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        **content: Any,
+    ) -> httpx.Response:
+        """The response (2xx, or a status in `passthrough`) after retrying what may be retried.
+
+        `target` is a path under the base URL, or an absolute URL under it (a next page).
+        """
+        headers = self._auth_headers()
+        url = target if target.startswith(self._base_url) else self._base_url + target
+        reason = ""
+        for attempt in range(self._max_attempts):
+            try:
+                response = await self._http.request(
+                    method, url, headers=headers, timeout=request_timeout, **content
+                )
+            except httpx.RequestError as exc:
+                reason = self._transport_failure(method, target, exc)
+                wait = self._backoff(attempt)
+            else:
+                if response.is_success or response.status_code in passthrough:
+                    return response
+                reason = self._status_failure(method, target, response)
+                retry_after = self._retry_after(response)
+                wait = self._backoff(attempt) if retry_after is None else retry_after
+            if attempt + 1 < self._max_attempts:
+                logger.info(
+                    "Replicate %s %s failed (%s); retrying in %.1f s (attempt %d of %d)",
+                    method,
+                    target,
+                    reason,
+                    wait,
+                    attempt + 2,
+                    self._max_attempts,
+                )
+                await self._sleep(wait)
+        raise _exhausted(method, target, reason)
+
+    def require_configured(self) -> None:
+        if self._token is None:
+            raise NotConfigured(_NOT_CONFIGURED)
+
+    def _auth_headers(self) -> dict[str, str]:
+        self.require_configured()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _transport_failure(self, method: Method, target: str, exc: httpx.RequestError) -> str:
+        """The reason to retry `exc`; raises when a POST may have arrived."""
+        reason = type(exc).__name__
+        logger.debug("Replicate %s %s: %s: %s", method, target, reason, self._redact(str(exc)))
+        if method == "POST" and not isinstance(exc, _NEVER_ARRIVED):
+            _may_have_arrived(method, target, reason)
+        return reason
+
+    def _status_failure(self, method: Method, target: str, response: httpx.Response) -> str:
+        """The reason to retry this answer; raises when it is final or a POST may have arrived."""
+        status = response.status_code
+        reason = f"HTTP {status}"
+        if status == _THROTTLED:
+            return reason
+        if status >= 500:
+            if method == "POST":
+                _may_have_arrived(method, target, reason)
+            return reason
+        raise UpstreamRejected(status, self._redact(_problem_detail(response)))
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """`Retry-After` in seconds, capped; None when absent or not a number of seconds."""
+        try:
+            seconds = float(response.headers.get("Retry-After", ""))
+        except ValueError:
+            return None
+        if seconds != seconds or seconds < 0:  # NaN or negative
+            return None
+        return min(seconds, self._max_wait)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = self._backoff_seconds * 2.0**attempt
+        delay += _random.uniform(0, delay * _JITTER_FRACTION)
+        return min(delay, self._max_wait)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._token, "[redacted]") if self._token else text
+
+
+def _may_have_arrived(method: Method, target: str, reason: str) -> NoReturn:
+    logger.warning(
+        "Replicate %s %s failed after sending (%s); not retrying", method, target, reason
+    )
+    raise UpstreamUnavailable(
+        f"The image provider did not confirm the request ({reason}). It may have been "
+        "received, so it was not sent again; its outcome is being checked.",
+        may_have_arrived=True,
+    )
+
+
+def _exhausted(method: Method, target: str, reason: str) -> UpstreamUnavailable:
+    logger.warning("Replicate %s %s failed (%s); giving up", method, target, reason)
+    nothing_started = "; nothing was started" if method == "POST" else ""
+    return UpstreamUnavailable(
+        f"The image provider is unavailable right now ({reason}){nothing_started}. "
+        "Try again in a minute.",
+        may_have_arrived=False,
+    )
+
+
+def _unexpected_answer(method: Method, target: str) -> NoReturn:
+    logger.warning("Replicate %s %s gave an unexpected answer", method, target)
+    raise UpstreamUnavailable(
+        "The image provider gave an unexpected answer. Try again in a minute.",
+        # A POST that was answered at all has arrived.
+        may_have_arrived=method == "POST",
+    )
+
+
+def _parsed(
+    parse: Callable[[Mapping[str, Any]], T], body: Mapping[str, Any], method: Method, target: str
+) -> T:
+    try:
+        return parse(body)
+    except ValueError:
+        _unexpected_answer(method, target)
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    """A problem+json's `detail` (or `title`), else the text, else the reason phrase."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("detail", "title"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return _shorten(value)
+    text = response.text.strip()
+    return _shorten(text) if text else response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _shorten(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
+
+
+def _page_results(page: Mapping[str, Any]) -> list[UpstreamTraining]:
+    """The page's trainings; an entry that cannot be parsed is skipped (and logged)."""
+    results = page.get("results")
+    trainings = []
+    for entry in results if isinstance(results, list) else []:
+        try:
+            trainings.append(training_from_json(entry if isinstance(entry, dict) else {}))
+        except ValueError as exc:
+            logger.warning("Replicate: skipping a listed training: %s", exc)
+    return trainings
+
+
+def _webhook_fields(webhook: str | None, events: list[str]) -> dict[str, Any]:
+    if webhook is None:
+        return {}
+    fields: dict[str, Any] = {"webhook": webhook}
+    if events:
+        fields["webhook_events_filter"] = list(events)
+    return fields
+
+
+def _split_version(trainer_version: str) -> tuple[str, str, str]:
+    """Split "owner/name:versionid" into (owner, name, versionid)."""
+    model, _, version_id = trainer_version.partition(":")
+    owner, _, name = model.partition("/")
+    if not (owner and name and version_id) or "/" in name:
+        raise ValueError(f"Expected 'owner/name:version', got {trainer_version!r}")
+    return owner, name, version_id
+
+
+def _dig(body: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """The nested object at `keys`, or {} when any step is missing or not an object."""
+    current: object = body
+    for key in keys:
+        current = current.get(key) if isinstance(current, Mapping) else None
+    return dict(current) if isinstance(current, Mapping) else {}
+
+
+def _seg(value: str) -> str:
+    """One URL path segment, escaped so that an id can never change the path."""
+    return quote(value, safe="")

@@ -1,0 +1,66 @@
+"""POST /webhooks/replicate: Replicate's signed reports about trainings.
+
+The signature is verified on the raw body before anything is parsed; the job named
+in the URL's query (put there when the training was created) gets the report.
+"""
+
+import json
+import logging
+from typing import cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from domain.upstream import UpstreamRejected, UpstreamUnavailable
+from replicate_client import InvalidWebhook, training_from_json, verify_webhook
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 8 * 1024 * 1024
+
+
+def _answer(status_code: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status_code)
+
+
+async def replicate_webhook(request: Request) -> Response:
+    runtime = cast(Runtime, request.app.state.runtime)
+    body = await _read_capped(request)
+    if body is None:
+        return _answer(413, "body too large")
+    try:
+        secret = await runtime.webhook_secret.get()
+    except (UpstreamUnavailable, UpstreamRejected) as error:
+        log.warning("webhook refused for now: no secret to verify it (%s)", error)
+        return _answer(503, "cannot verify webhooks right now")
+    try:
+        webhook_id = verify_webhook(secret, request.headers, body)
+    except InvalidWebhook as error:
+        log.info("rejected a webhook: %s", error)
+        return _answer(401, "invalid webhook signature")
+    try:
+        training = training_from_json(json.loads(body))
+    except (ValueError, TypeError) as error:
+        return _answer(400, f"unreadable body: {error}")
+    job_id = request.query_params.get("training_job")
+    if job_id is None:
+        return _answer(400, "the webhook URL names no job")
+    try:
+        await runtime.services.training.apply(job_id, training, webhook_id=webhook_id)
+    except UpstreamUnavailable as error:
+        # Replicate retries terminal webhooks: let it come again.
+        log.warning("webhook for job %s deferred: %s", job_id, error)
+        return _answer(503, "try again later")
+    return _answer(200, "ok")
+
+
+async def _read_capped(request: Request) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

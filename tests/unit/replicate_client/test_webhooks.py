@@ -1,0 +1,125 @@
+"""Standard Webhooks verification, as Replicate signs its webhooks."""
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+
+from replicate_client import InvalidWebhook, new_webhook_secret, sign_webhook, verify_webhook
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+NOW = 1_795_000_000
+BODY = b'{"id":"zz4ibbonubfz7carwiefibzgga","status":"succeeded"}'
+WEBHOOK_ID = "msg_2kTDmKfZkQ"
+
+
+def headers(
+    *, secret: str = SECRET, timestamp: int = NOW, body: bytes = BODY, signature: str | None = None
+) -> dict[str, str]:
+    return {
+        "webhook-id": WEBHOOK_ID,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature or sign_webhook(secret, WEBHOOK_ID, timestamp, body),
+    }
+
+
+def test_a_valid_signature_returns_the_webhook_id() -> None:
+    assert verify_webhook(SECRET, headers(), BODY, now=NOW) == WEBHOOK_ID
+
+
+def test_the_signature_is_standard_webhooks_hmac() -> None:
+    key = b"0123456789abcdef0123456789abcdef"
+    digest = hmac.new(key, f"{WEBHOOK_ID}.{NOW}.".encode() + BODY, hashlib.sha256).digest()
+
+    assert sign_webhook(SECRET, WEBHOOK_ID, NOW, BODY) == "v1," + base64.b64encode(digest).decode()
+
+
+def test_header_names_are_case_insensitive() -> None:
+    mixed = {name.title(): value for name, value in headers().items()}
+
+    assert verify_webhook(SECRET, mixed, BODY, now=NOW) == WEBHOOK_ID
+
+
+def test_timestamps_within_tolerance_are_accepted() -> None:
+    assert verify_webhook(SECRET, headers(), BODY, now=NOW + 300) == WEBHOOK_ID
+    assert verify_webhook(SECRET, headers(), BODY, now=NOW - 300) == WEBHOOK_ID
+
+
+def test_any_matching_signature_suffices() -> None:
+    wrong = sign_webhook(new_webhook_secret(), WEBHOOK_ID, NOW, BODY)
+    right = sign_webhook(SECRET, WEBHOOK_ID, NOW, BODY)
+
+    signed = headers(signature=f"{wrong} {right}")
+
+    assert verify_webhook(SECRET, signed, BODY, now=NOW) == WEBHOOK_ID
+
+
+def test_a_signature_with_another_version_prefix_does_not_count() -> None:
+    digest = sign_webhook(SECRET, WEBHOOK_ID, NOW, BODY).removeprefix("v1,")
+
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(SECRET, headers(signature=f"v1a,{digest}"), BODY, now=NOW)
+
+
+def test_wrong_secret_is_rejected() -> None:
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(new_webhook_secret(), headers(), BODY, now=NOW)
+
+
+def test_tampered_body_is_rejected() -> None:
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(SECRET, headers(), BODY.replace(b"succeeded", b"failed"), now=NOW)
+
+
+def test_tampered_id_is_rejected() -> None:
+    forged = headers() | {"webhook-id": "msg_other"}
+
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(SECRET, forged, BODY, now=NOW)
+
+
+@pytest.mark.parametrize("offset", [-301, 301])
+def test_timestamp_too_far_from_now_is_rejected(offset: int) -> None:
+    # Correctly signed, but sent 301 s before (stale) or after (future) now.
+    signed = headers(timestamp=NOW + offset)
+
+    with pytest.raises(InvalidWebhook, match="timestamp"):
+        verify_webhook(SECRET, signed, BODY, now=NOW)
+
+
+@pytest.mark.parametrize("timestamp", ["", "abc", "1795000000.5", "-1795000000", "1e9"])
+def test_non_integer_timestamp_is_rejected(timestamp: str) -> None:
+    bad = headers() | {"webhook-timestamp": timestamp}
+
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(SECRET, bad, BODY, now=NOW)
+
+
+@pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_missing_header_is_rejected(missing: str) -> None:
+    partial = {name: value for name, value in headers().items() if name != missing}
+
+    with pytest.raises(InvalidWebhook, match=missing):
+        verify_webhook(SECRET, partial, BODY, now=NOW)
+
+
+@pytest.mark.parametrize("signature", ["garbage", "v1,", "v1,not base64 at all", "v1,é€", ","])
+def test_garbage_signature_is_rejected(signature: str) -> None:
+    with pytest.raises(InvalidWebhook):
+        verify_webhook(SECRET, headers(signature=signature), BODY, now=NOW)
+
+
+def test_a_malformed_secret_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        verify_webhook("whsec_!!!", headers(), BODY, now=NOW)
+
+
+def test_new_secrets_are_random_32_byte_whsec_keys() -> None:
+    first, second = new_webhook_secret(), new_webhook_secret()
+
+    assert first.startswith("whsec_")
+    assert len(base64.b64decode(first.removeprefix("whsec_"))) == 32
+    assert first != second
+    signed = headers(secret=first)
+    assert verify_webhook(first, signed, BODY, now=NOW) == WEBHOOK_ID
