@@ -1,5 +1,6 @@
 """A small GraphQL client over the in-process application, and token helpers."""
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,31 @@ class Api:
         return await self.client.post(
             "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
         )
+
+    async def upload(
+        self,
+        query: str,
+        files: list[tuple[str, bytes]],
+        *,
+        token: str,
+        variable: str = "input.images",
+        variables: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A GraphQL multipart request (the upload spec), files placed at `variable`."""
+        values: dict[str, Any] = dict(variables or {})
+        target, _, field = variable.partition(".")
+        values.setdefault(target, {})[field] = [None] * len(files)
+        operations = json.dumps({"query": query, "variables": values})
+        mapping = {str(i): [f"variables.{variable}.{i}"] for i in range(len(files))}
+        response = await self.client.post(
+            "/graphql",
+            data={"operations": operations, "map": json.dumps(mapping)},
+            files=[(str(i), (name, content)) for i, (name, content) in enumerate(files)],
+            headers={"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "true"},
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
     async def graphql(self, query: str, **kwargs: Any) -> dict[str, Any]:
         response = await self.post(query, **kwargs)
