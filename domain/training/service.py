@@ -81,22 +81,29 @@ class TrainingService:
         selfies = await prepare_selfies(sources)
         job, model = await self._record_queued_job(user, selfies.count)
         try:
-            training = await self._submit(job, model, selfies)
-        except UpstreamUnavailable as error:
-            if error.may_have_arrived:
-                # Replicate may have it: its webhook or the reconciler will tell.
-                log.warning("training %s may have started upstream: %s", job.id, error)
-                return StartedTraining(job, model)
-            await self._fail_to_start(job, str(error))
-            raise
+            images_url = await self._prepare_upstream(job, model, selfies)
+            training = await self._create_training(job, model, images_url)
         except UpstreamRejected as error:
             await self._fail_to_start(job, str(error))
             raise UpstreamUnavailable(START_FAILED_MESSAGE) from error
+        except _MayHaveStarted as unknown:
+            # Replicate may have it: its webhook or the reconciler will tell.
+            log.warning("training %s may have started upstream: %s", job.id, unknown.error)
+            return StartedTraining(job, model)
+        except UpstreamUnavailable as error:
+            await self._fail_to_start(job, str(error))
+            raise
         job = await self.apply(job.id, training) or job
-        if job.status is TrainingStatus.CANCELED and training.id:
-            # Canceled while it was being submitted: do not let it run (and bill).
-            await self._replicate.cancel_training(training.id)
+        if job.status is TrainingStatus.CANCELED:
+            await self._cancel_orphan(training.id)
         return StartedTraining(job, model)
+
+    async def _cancel_orphan(self, training_id: str) -> None:
+        """Canceled while it was being submitted: do not let it run (and bill)."""
+        try:
+            await self._replicate.cancel_training(training_id)
+        except (UpstreamUnavailable, UpstreamRejected) as error:
+            log.error("could not cancel orphaned training %s: %s", training_id, error)
 
     async def _record_queued_job(
         self, user: User, image_count: int
@@ -129,23 +136,36 @@ class TrainingService:
             )
         return await uow.user_models.create(user.id, f"{owner}/{model_name_for(user.id)}")
 
-    async def _submit(
+    async def _prepare_upstream(
         self, job: TrainingJob, model: UserModel, selfies: PreparedSelfies
-    ) -> UpstreamTraining:
+    ) -> str:
+        """The user's model exists on Replicate and the selfies are uploaded: their URL.
+
+        Both are safe to repeat, so any failure here just fails the start.
+        """
         if await self._replicate.get_model(model.owner, model.name) is None:
             await self._replicate.create_model(
                 model.owner, model.name, description="A personal selfie LoRA."
             )
-        images_url = await self._replicate.upload_file(
+        return await self._replicate.upload_file(
             FileUpload(selfies.zip_bytes, f"selfies-{job.id}.zip", "application/zip")
         )
-        return await self._replicate.create_training(
-            trainer_version=TRAINER_VERSION,
-            destination=model.replicate_model_id,
-            input=self._trainer_input(images_url, job.user_id),
-            webhook=self._webhook_for(job),
-            webhook_events=WEBHOOK_EVENTS,
-        )
+
+    async def _create_training(
+        self, job: TrainingJob, model: UserModel, images_url: str
+    ) -> UpstreamTraining:
+        try:
+            return await self._replicate.create_training(
+                trainer_version=TRAINER_VERSION,
+                destination=model.replicate_model_id,
+                input=self._trainer_input(images_url, job.user_id),
+                webhook=self._webhook_for(job),
+                webhook_events=WEBHOOK_EVENTS,
+            )
+        except UpstreamUnavailable as error:
+            if error.may_have_arrived:
+                raise _MayHaveStarted(error) from error
+            raise
 
     def _trainer_input(self, images_url: str, user_id: str) -> dict[str, Any]:
         return {
@@ -307,7 +327,12 @@ class TrainingService:
             if version_inputs.unusable_reason is None:
                 return job
             suffix = " Your previous model stays in use." if has_version else ""
-            return replace(job, error=version_inputs.unusable_reason + suffix)
+            return replace(
+                job,
+                status=TrainingStatus.FAILED,
+                error=version_inputs.unusable_reason + suffix,
+                upstream_error="the trained version cannot take the locked parameters",
+            )
         if job.status is TrainingStatus.SUCCEEDED:
             # Succeeded without a version: treat as a failure the user can retry.
             job = replace(job, status=TrainingStatus.FAILED, upstream_error="no output version")
@@ -373,6 +398,12 @@ class TrainingService:
             if training.trigger_word == trigger_word and created and created >= earliest:
                 return training
         return None
+
+
+class _MayHaveStarted(Exception):
+    def __init__(self, error: UpstreamUnavailable) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _same_training(job: TrainingJob, upstream: UpstreamTraining) -> bool:

@@ -36,7 +36,9 @@ class _Server(uvicorn.Server):
 async def serve(app: ASGIApp, port: int) -> AsyncIterator[str]:
     """Serves `app` on 127.0.0.1:`port` (its lifespan included); yields its origin."""
     server = _Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+        )
     )
     serving = asyncio.create_task(server.serve())
     ready = asyncio.create_task(server.ready.wait())

@@ -11,7 +11,7 @@ from schema.build import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_TOKENS
 from server.app import create_app
 from settings import Environment
 from tests.integration.api import Api, error_codes, token_for
-from tests.integration.conftest import make_settings, open_api
+from tests.integration.harness import make_settings, open_api
 
 
 @pytest.fixture

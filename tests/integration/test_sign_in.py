@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.app import create_app
 from settings import Settings
 from tests.integration.api import Api, error_codes, token_for
-from tests.integration.conftest import open_api
+from tests.integration.harness import open_api
 
 ME = "{ me { id model { status } } }"
 

@@ -1,0 +1,146 @@
+"""Every rule of startTraining broken once: a coded error, no row changed, nothing upstream."""
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.fake_replicate import FakeReplicate
+from tests.integration.api import error_codes
+from tests.integration.studio import Studio, open_studio
+from tests.selfies import make_selfie, make_selfies
+
+TABLES = ("training_jobs", "user_models", "replicate_owners")
+
+
+async def assert_nothing_changed(studio: Studio) -> None:
+    for table in TABLES:
+        assert await studio.count(table) == 0, table
+    assert studio.fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("images", "hint"),
+    [
+        (make_selfies(9), "at least 10"),
+        (make_selfies(31), "at most 30"),
+        ([*make_selfies(9), b"this is not an image"], "JPEG, PNG or WebP"),
+        ([*make_selfies(9), make_selfie(99, size=(400, 600))], "512"),
+        ([*make_selfies(9), make_selfie(1)], "same picture"),
+    ],
+    ids=["too-few", "too-many", "not-an-image", "too-small", "duplicate"],
+)
+async def test_bad_selfies_are_refused_and_change_nothing(
+    studio: Studio, images: list[bytes], hint: str
+) -> None:
+    body = await studio.start_training("alice", images)
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert hint in body["errors"][0]["message"]
+    await assert_nothing_changed(studio)
+
+
+async def test_without_a_replicate_token_nothing_starts(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, replicate_api_token=None
+    ) as studio:
+        body = await studio.start_training("alice", make_selfies(10))
+
+        assert error_codes(body) == ["NOT_CONFIGURED"]
+        await assert_nothing_changed(studio)
+
+
+async def test_two_concurrent_starts_make_one_job(studio: Studio) -> None:
+    bodies = await asyncio.gather(
+        studio.start_training("alice", make_selfies(10)),
+        studio.start_training("alice", make_selfies(10, first_seed=50)),
+    )
+
+    codes = sorted(error_codes(body)[0] if "errors" in body else "OK" for body in bodies)
+    assert codes == ["OK", "TRAINING_IN_PROGRESS"]
+    assert await studio.count("training_jobs") == 1
+    assert await studio.count("user_models") == 1
+    assert len(studio.fake.trainings) == 1
+
+
+async def test_a_second_start_while_one_runs_is_refused(studio: Studio) -> None:
+    await studio.start_training("alice", make_selfies(10))
+
+    body = await studio.start_training("alice", make_selfies(10, first_seed=50))
+
+    assert error_codes(body) == ["TRAINING_IN_PROGRESS"]
+    assert await studio.count("training_jobs") == 1
+    assert len(studio.fake.trainings) == 1
+
+
+async def test_an_unreachable_provider_fails_the_job_with_a_retryable_message(
+    studio: Studio,
+) -> None:
+    studio.fake.fail_next("POST", "/files", 503, times=10)
+
+    body = await studio.start_training("alice", make_selfies(10))
+
+    assert error_codes(body) == ["UPSTREAM_UNAVAILABLE"]
+    jobs = await studio.rows("SELECT status, error FROM training_jobs")
+    assert [job["status"] for job in jobs] == ["FAILED"]
+    assert "again" in jobs[0]["error"]
+    models = await studio.rows("SELECT status FROM user_models")
+    assert [model["status"] for model in models] == ["FAILED"]
+    assert studio.fake.trainings == []
+
+
+async def test_a_start_whose_answer_was_lost_is_found_by_its_webhook(studio: Studio) -> None:
+    fake = studio.fake
+    fake.fail_next("POST", "/models/ostris", 500, process=True)
+
+    body = await studio.start_training("alice", make_selfies(10))
+    await fake.settle()
+
+    job = body["data"]["startTraining"]["trainingJob"]
+    assert job["status"] == "QUEUED"
+    assert len(fake.trainings) == 1
+    assert len(fake.calls("POST", "/models/ostris")) == 1  # not sent twice
+    await fake.play(fake.trainings[-1].id)
+    await fake.settle()
+    finished = await studio.job("alice", job["id"])
+    assert finished["status"] == "SUCCEEDED"
+    assert finished["replicateTrainingId"] == fake.trainings[-1].id
+
+
+async def test_models_go_to_the_next_owner_when_one_is_full(
+    database_url: str,
+    data_dir: Path,
+    engine: AsyncEngine,
+    fake_replicate: FakeReplicate,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_replicate.owners.add("studio-two")
+    async with open_studio(
+        database_url,
+        data_dir,
+        engine,
+        fake_replicate,
+        replicate_models_per_owner=1,
+        replicate_extra_owners="studio-two",
+    ) as studio:
+        first = await studio.start_training("alice", make_selfies(10))
+        second = await studio.start_training("bob", make_selfies(10))
+        requests_before = len(fake_replicate.requests)
+        third = await studio.start_training("carol", make_selfies(10))
+
+        owners = [
+            body["data"]["startTraining"]["model"]["replicateModelId"].split("/")[0]
+            for body in (first, second)
+        ]
+        assert owners == ["sandrasocial", "studio-two"]
+        assert error_codes(third) == ["CAPACITY_REACHED"]
+        assert len(fake_replicate.requests) == requests_before
+        assert await studio.count("user_models") == 2
+        assert any(
+            record.levelno == logging.ERROR and "CAPACITY REACHED" in record.getMessage()
+            for record in caplog.records
+        )

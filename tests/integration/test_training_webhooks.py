@@ -1,0 +1,162 @@
+"""Bad webhooks change nothing; lost ones are made up for by the reconciler."""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.fake_replicate import FakeReplicate, sign
+from tests.integration.api import token_for
+from tests.integration.studio import TRAINING_PROGRESS, Studio, local, open_studio
+from tests.integration.ws import subscribe
+from tests.selfies import make_selfies
+
+
+async def started(studio: Studio) -> tuple[str, str]:
+    """A running training: (its job's global id, Replicate's training id)."""
+    body = await studio.start_training("alice", make_selfies(10))
+    await studio.fake.settle()
+    return body["data"]["startTraining"]["trainingJob"]["id"], studio.fake.trainings[-1].id
+
+
+def signed_headers(
+    secret: str, body: bytes, *, webhook_id: str = "msg_1", offset: int = 0
+) -> dict[str, str]:
+    timestamp = int(time.time()) + offset
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, webhook_id, timestamp, body),
+        "content-type": "application/json",
+    }
+
+
+async def post_webhook(
+    studio: Studio, job_id: str, body: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    return await studio.api.client.post(
+        f"/webhooks/replicate?training_job={local(job_id)}", content=body, headers=headers
+    )
+
+
+def succeeded_body(studio: Studio, training_id: str) -> dict[str, Any]:
+    snapshot = dict(studio.fake.snapshot(training_id))
+    snapshot.update(status="succeeded", output={"version": "sandrasocial/x:" + "e" * 64})
+    return snapshot
+
+
+@pytest.mark.parametrize(
+    ("tamper", "status_code"),
+    [
+        ("wrong-secret", 401),
+        ("stale", 401),
+        ("future", 401),
+        ("no-signature", 401),
+        ("garbage-body", 400),
+    ],
+)
+async def test_bad_webhooks_are_refused_and_change_nothing(
+    studio: Studio, tamper: str, status_code: int
+) -> None:
+    job_id, training_id = await started(studio)
+    before = await studio.job("alice", job_id)
+    deliveries_before = await studio.count("webhook_deliveries")
+    body = json.dumps(succeeded_body(studio, training_id)).encode()
+    secret = studio.fake.webhook_secret
+    headers = {
+        "wrong-secret": signed_headers("whsec_" + "QUJD" * 8, body),
+        "stale": signed_headers(secret, body, offset=-301),
+        "future": signed_headers(secret, body, offset=301),
+        "no-signature": {"content-type": "application/json"},
+        "garbage-body": signed_headers(secret, b"{not json"),
+    }[tamper]
+
+    response = await post_webhook(
+        studio, job_id, b"{not json" if tamper == "garbage-body" else body, headers
+    )
+
+    assert response.status_code == status_code
+    assert await studio.job("alice", job_id) == before
+    assert await studio.count("webhook_deliveries") == deliveries_before
+    assert (await studio.model("alice") or {}).get("replicateVersionId") is None
+
+
+async def test_a_replayed_webhook_is_applied_once(studio: Studio) -> None:
+    job_id, training_id = await started(studio)
+    await studio.fake.start_processing(training_id)
+    await studio.fake.settle()
+    snapshot = dict(studio.fake.snapshot(training_id))
+    snapshot["logs"] = "flux_train_replicate:  40%|███ | 400/1000 [00:01<00:01, 1s/it]\n"
+    body = json.dumps(snapshot).encode()
+    headers = signed_headers(studio.fake.webhook_secret, body, webhook_id="msg_replayed")
+
+    first = await post_webhook(studio, job_id, body, headers)
+    snapshot["logs"] += "flux_train_replicate:  90%|███ | 900/1000 [00:01<00:01, 1s/it]\n"
+    replay_body = json.dumps(snapshot).encode()
+    replay = await post_webhook(
+        studio,
+        job_id,
+        replay_body,
+        signed_headers(studio.fake.webhook_secret, replay_body, webhook_id="msg_replayed"),
+    )
+
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert (await studio.job("alice", job_id))["progress"] == 0.4
+
+
+async def test_a_webhook_for_another_training_is_ignored(studio: Studio) -> None:
+    job_id, training_id = await started(studio)
+    other = succeeded_body(studio, training_id)
+    other["id"] = "someone-elses-training"
+    body = json.dumps(other).encode()
+
+    response = await post_webhook(
+        studio, job_id, body, signed_headers(studio.fake.webhook_secret, body)
+    )
+
+    assert response.status_code == 200
+    assert (await studio.job("alice", job_id))["status"] == "STARTING"
+
+
+async def test_lost_webhooks_are_made_up_for_by_the_reconciler(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.drop_webhooks = True
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, webhook_silence_seconds=0.2
+    ) as studio:
+        job_id, training_id = await started(studio)
+        async with subscribe(
+            studio.origin, token_for("alice"), TRAINING_PROGRESS, {"id": job_id}
+        ) as subscription:
+            await subscription.next()
+            await fake_replicate.play(training_id)
+            updates = await subscription.payloads_until_complete()
+
+    assert updates[-1]["data"]["trainingProgress"]["status"] == "SUCCEEDED"
+    assert fake_replicate.deliveries == []
+    assert fake_replicate.calls("GET", f"/trainings/{training_id}")
+
+
+async def test_without_a_public_url_progress_is_polled(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, public_base_url=None
+    ) as studio:
+        job_id, training_id = await started(studio)
+        request = fake_replicate.calls("POST", "/models/ostris")[0]
+        async with subscribe(
+            studio.origin, token_for("alice"), TRAINING_PROGRESS, {"id": job_id}
+        ) as subscription:
+            await subscription.next()
+            await fake_replicate.play(training_id)
+            updates = await subscription.payloads_until_complete()
+
+    assert request.json is not None
+    assert "webhook" not in request.json
+    assert updates[-1]["data"]["trainingProgress"]["status"] == "SUCCEEDED"
