@@ -50,11 +50,17 @@ class ServerProcess:
     ws_url: str
     env: dict[str, str]
     output: list[str]
+    process: "subprocess.Popen[str]"
+
+    def kill(self) -> None:
+        """Dies at once, as in a crash: no shutdown of any kind."""
+        self.process.kill()
+        self.process.wait()
 
 
 @contextmanager
-def sselfie_server(env: dict[str, str]) -> Iterator[ServerProcess]:
-    port = free_port()
+def sselfie_server(env: dict[str, str], *, port: int | None = None) -> Iterator[ServerProcess]:
+    port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 (our own command)
         [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
         env=env,
@@ -82,6 +88,7 @@ def sselfie_server(env: dict[str, str]) -> Iterator[ServerProcess]:
             ws_url=f"ws://127.0.0.1:{port}/graphql",
             env=env,
             output=output,
+            process=process,
         )
     finally:
         process.terminate()

@@ -1,0 +1,104 @@
+"""Training through real server processes and the fake Replicate: crashes and replicas."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.e2e.server_process import free_port, sselfie_env, sselfie_server
+from tests.fake_replicate import FakeReplicate
+from tests.integration.api import TEST_SECRET, Api, token_for
+from tests.integration.studio import START_TRAINING, TRAINING_PROGRESS
+from tests.integration.ws import subscribe
+from tests.selfies import make_selfies
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeReplicate]:
+    async with FakeReplicate() as fake:
+        yield fake
+
+
+def server_env(
+    database_url: str, data_dir: Path, fake: FakeReplicate, public_base_url: str, **extra: str
+) -> dict[str, str]:
+    return sselfie_env(
+        data_dir,
+        DATABASE_URL=database_url,
+        AUTH_JWT_SECRET=TEST_SECRET,
+        REPLICATE_API_TOKEN=fake.token,
+        REPLICATE_API_BASE_URL=fake.base_url,
+        PUBLIC_BASE_URL=public_base_url,
+        RECONCILE_INTERVAL_SECONDS="0.2",
+        **extra,
+    )
+
+
+async def start_training(base_url: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        files = [(f"{i}.jpg", image) for i, image in enumerate(make_selfies(10))]
+        body = await Api(client).upload(START_TRAINING, files, token=token_for("alice"))
+    job_id: str = body["data"]["startTraining"]["trainingJob"]["id"]
+    return job_id
+
+
+async def test_a_training_survives_its_server_being_killed(
+    database_url: str, tmp_path: Path, fake: FakeReplicate, engine: AsyncEngine
+) -> None:
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    env = server_env(database_url, tmp_path, fake, origin, WEBHOOK_SILENCE_SECONDS="1")
+
+    with sselfie_server(env, port=port) as server:
+        job_id = await start_training(server.base_url)
+        training_id = fake.trainings[-1].id
+        await fake.start_processing(training_id)
+        await fake.settle()
+        server.kill()
+
+    # While no server runs, the training finishes and its webhooks find no one.
+    await fake.advance(training_id, 800, total=1000)
+    await fake.succeed(training_id)
+    await fake.settle()
+    assert all(delivery.status_code is None for delivery in fake.deliveries[-2:])
+
+    with sselfie_server(env, port=port) as restarted:
+        async with subscribe(
+            restarted.base_url, token_for("alice"), TRAINING_PROGRESS, {"id": job_id}
+        ) as subscription:
+            updates = await subscription.payloads_until_complete()
+
+    assert updates[-1]["data"]["trainingProgress"]["status"] == "SUCCEEDED"
+    assert updates[-1]["data"]["trainingProgress"]["progress"] == 1.0
+
+
+async def test_a_subscriber_on_one_replica_sees_webhooks_sent_to_another(
+    database_url: str, tmp_path: Path, fake: FakeReplicate, engine: AsyncEngine
+) -> None:
+    port_a, port_b = free_port(), free_port()
+    origin_b = f"http://127.0.0.1:{port_b}"
+    # Both replicas hand Replicate replica B's address, as a load balancer might route it.
+    env = server_env(database_url, tmp_path, fake, origin_b, WEBHOOK_SILENCE_SECONDS="600")
+
+    with sselfie_server(env, port=port_a) as replica_a, sselfie_server(env, port=port_b):
+        job_id = await start_training(replica_a.base_url)
+        training_id = fake.trainings[-1].id
+        async with subscribe(
+            replica_a.base_url, token_for("alice"), TRAINING_PROGRESS, {"id": job_id}
+        ) as subscription:
+            first = await subscription.next()
+            await fake.start_processing(training_id)
+            await fake.advance(training_id, 500, total=1000)
+            await fake.succeed(training_id)
+            updates = await subscription.payloads_until_complete()
+
+    assert first["payload"]["data"]["trainingProgress"]["status"] == "STARTING"
+    statuses = [update["data"]["trainingProgress"]["status"] for update in updates]
+    progresses = [update["data"]["trainingProgress"]["progress"] for update in updates]
+    assert statuses[-1] == "SUCCEEDED"
+    assert 0.5 in progresses
+    assert progresses == sorted(progresses)
+    assert {delivery.url.split("/webhooks")[0] for delivery in fake.deliveries} == {origin_b}
+    assert all(delivery.status_code == 200 for delivery in fake.deliveries)
