@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STARTUP_TIMEOUT_SECONDS = 60
-READY_LINE = "Application startup complete"
+READY_LINE = "Uvicorn running on"  # printed once the socket listens
 
 
 def free_port() -> int:
