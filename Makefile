@@ -29,5 +29,8 @@ test: lint
 schema: install
 	$(BIN)/sselfie schema --output schema.graphql
 
+bench: install
+	$(BIN)/python -m bench.webhooks
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -23,12 +23,15 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
+    # Connections are kept (no overflow that would be closed on return) and not
+    # pinged before each use: a broken one fails its transaction and is replaced.
     return create_async_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        max_overflow=0,
+        pool_timeout=30,
+        pool_recycle=3600,
         connect_args={"server_settings": {"application_name": "sselfie"}},
     )
 

@@ -155,3 +155,9 @@ class ReplicateOwnerRow(SQLModel, table=True):
     model_count: int = Field(
         sa_column=sa.Column(sa.Integer, nullable=False, server_default=sa.text("0"))
     )
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a model, for statements that skip the ORM."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table

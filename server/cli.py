@@ -39,6 +39,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port if args.port is not None else settings.port,
         log_config=None,
         proxy_headers=True,
+        access_log=False,
         ws="websockets-sansio",
     )
     return 0

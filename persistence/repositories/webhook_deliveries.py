@@ -5,7 +5,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from persistence.tables import WebhookDeliveryRow
+from persistence.tables import WebhookDeliveryRow, table_of
 
 
 class SqlWebhookDeliveryRepository:
@@ -13,11 +13,12 @@ class SqlWebhookDeliveryRepository:
         self._session = session
 
     async def first_delivery(self, webhook_id: str) -> bool:
+        deliveries = table_of(WebhookDeliveryRow)
         recorded = await self._session.scalar(
-            insert(WebhookDeliveryRow)
+            insert(deliveries)
             .values(webhook_id=webhook_id)
             .on_conflict_do_nothing()
-            .returning(col(WebhookDeliveryRow.webhook_id))
+            .returning(deliveries.c.webhook_id)
         )
         return recorded is not None
 
