@@ -13,6 +13,7 @@ COPY persistence ./persistence
 COPY schema ./schema
 COPY resolvers ./resolvers
 COPY replicate_client ./replicate_client
+COPY image_storage ./image_storage
 RUN /opt/sselfie/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/sselfie/bin/pip install --no-cache-dir .
 

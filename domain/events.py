@@ -57,3 +57,7 @@ def _offer(queue: asyncio.Queue[Notice], notice: Notice) -> None:
 
 def training_topic(job_id: str) -> str:
     return f"training:{job_id}"
+
+
+def generation_topic(generation_id: str) -> str:
+    return f"generation:{generation_id}"

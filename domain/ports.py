@@ -5,6 +5,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from domain.generation.models import GeneratedImage, Generation, GenerationSource, Page
+from domain.generation.parameters import GenerationParameters
 from domain.training.models import TrainingJob
 from domain.users.models import User, UserModel
 
@@ -16,6 +18,10 @@ class UserRepository(Protocol):
 
     async def insert_if_absent(self, user_id: str, subject: str) -> None:
         """Insert unless the id or the subject is taken; never raises for either."""
+        ...
+
+    async def lock(self, user_id: str) -> None:
+        """Holds the user's row until the transaction ends: one allowance check at a time."""
         ...
 
 
@@ -58,6 +64,78 @@ class TrainingJobRepository(Protocol):
         """Active jobs not heard of lately and not leased by another replica, now leased."""
         ...
 
+    async def count_started_since(self, user_id: str, moment: datetime) -> int:
+        """Trainings created since then, but for those that never reached Replicate."""
+        ...
+
+    async def page(
+        self, user_id: str, *, first: int, after: tuple[datetime, str] | None
+    ) -> Page[TrainingJob]: ...
+
+
+class GenerationRepository(Protocol):
+    async def insert(
+        self,
+        *,
+        user_id: str,
+        source: GenerationSource,
+        replicate_version: str,
+        style_id: str | None,
+        prompt: str,
+        parameters: GenerationParameters,
+    ) -> Generation: ...
+
+    async def get_owned(self, user_id: str, generation_id: str) -> Generation | None: ...
+
+    async def get(self, generation_id: str, *, lock: bool = False) -> Generation | None: ...
+
+    async def save(self, generation: Generation) -> Generation:
+        """Stores its state and that Replicate was heard from now; frees its lease."""
+        ...
+
+    async def count_active(self, user_id: str) -> int: ...
+
+    async def count_counted_since(self, user_id: str, moment: datetime) -> int:
+        """Generations since then that count against the allowance."""
+        ...
+
+    async def page(
+        self,
+        user_id: str,
+        *,
+        first: int,
+        after: tuple[datetime, str] | None,
+        source: GenerationSource | None,
+    ) -> Page[Generation]: ...
+
+    async def claim_stale(
+        self, *, silent_for_seconds: float, lease_seconds: float, limit: int
+    ) -> list[Generation]: ...
+
+
+class GeneratedImageRepository(Protocol):
+    async def for_generations(
+        self, user_id: str, generation_ids: Sequence[str]
+    ) -> list[GeneratedImage]: ...
+
+    async def add_missing(
+        self,
+        *,
+        generation_id: str,
+        user_id: str,
+        images: Sequence[tuple[int, str, str, int | None, int | None]],
+    ) -> None:
+        """(position, storage key, content type, width, height); positions stored once."""
+        ...
+
+    async def select(self, user_id: str, image_id: str) -> GeneratedImage | None:
+        """Marks the image the pick of its generation (unmarking the others)."""
+        ...
+
+    async def get(self, image_id: str) -> GeneratedImage | None: ...
+
+    async def get_owned(self, user_id: str, image_id: str) -> GeneratedImage | None: ...
+
 
 class OwnerRepository(Protocol):
     async def reserve_model_slot(self, owners: Sequence[str], per_owner: int) -> str | None:
@@ -74,9 +152,11 @@ class WebhookDeliveryRepository(Protocol):
 
 
 class EventPublisher(Protocol):
-    async def training_changed(self, job: TrainingJob) -> None:
-        """Announced to every replica when the transaction commits."""
-        ...
+    """Announcements to every replica, sent when the transaction commits."""
+
+    async def training_changed(self, job: TrainingJob) -> None: ...
+
+    async def generation_changed(self, generation: Generation) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -93,6 +173,12 @@ class UnitOfWork(Protocol):
 
     @property
     def owners(self) -> OwnerRepository: ...
+
+    @property
+    def generations(self) -> GenerationRepository: ...
+
+    @property
+    def images(self) -> GeneratedImageRepository: ...
 
     @property
     def webhook_deliveries(self) -> WebhookDeliveryRepository: ...

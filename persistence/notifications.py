@@ -14,7 +14,8 @@ import asyncpg
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.events import EventHub, training_topic
+from domain.events import EventHub, generation_topic, training_topic
+from domain.generation.models import Generation
 from domain.training.models import TrainingJob, job_snapshot
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ class SqlEventPublisher:
 
     async def training_changed(self, job: TrainingJob) -> None:
         await self._notify(training_topic(job.id), job_snapshot(job))
+
+    async def generation_changed(self, generation: Generation) -> None:
+        # Followers re-read a generation (its images live in another table).
+        await self._notify(generation_topic(generation.id), {"status": generation.status.value})
 
     async def _notify(self, topic: str, data: dict[str, object]) -> None:
         payload = json.dumps({"topic": topic, "data": data}, separators=(",", ":"))

@@ -157,6 +157,127 @@ class ReplicateOwnerRow(SQLModel, table=True):
     )
 
 
+ACTIVE_GENERATION = "status IN ('STARTING', 'PROCESSING')"
+
+
+class GenerationRow(SQLModel, table=True):
+    __tablename__ = "generations"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('STARTING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELED')",
+            name="status",
+        ),
+        sa.CheckConstraint("source IN ('MAYA', 'PHOTOSHOOT')", name="source"),
+        sa.CheckConstraint(
+            "(source = 'PHOTOSHOOT') = (style_id IS NOT NULL)", name="style_for_photoshoots"
+        ),
+        sa.CheckConstraint("length(prompt) BETWEEN 1 AND 4000", name="prompt_length"),
+        sa.UniqueConstraint("id", "user_id", name="uq_generations_id_user_id"),
+        sa.CheckConstraint(
+            "(status IN ('SUCCEEDED', 'FAILED', 'CANCELED')) = (completed_at IS NOT NULL)",
+            name="completed_when_terminal",
+        ),
+        sa.Index(
+            "ix_generations_user_page", "user_id", sa.text("created_at DESC"), sa.text("id DESC")
+        ),
+        sa.Index(
+            "ix_generations_user_source_page",
+            "user_id",
+            "source",
+            sa.text("created_at DESC"),
+            sa.text("id DESC"),
+        ),
+        sa.Index(
+            "ix_generations_active_heard_at",
+            "last_heard_at",
+            postgresql_where=sa.text(ACTIVE_GENERATION),
+        ),
+        sa.Index(
+            "ix_generations_user_active",
+            "user_id",
+            postgresql_where=sa.text(ACTIVE_GENERATION),
+        ),
+    )
+
+    id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+    )
+    user_id: str = Field(
+        sa_column=sa.Column(sa.String(32), sa.ForeignKey("users.id"), nullable=False)
+    )
+    source: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    # The user's own version it ran on: "<replicate_model_id>:<replicate_version_id>".
+    replicate_version: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
+    style_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(100), nullable=True))
+    prompt: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # The locked parameters (and seed) exactly as sent.
+    parameters: dict[str, object] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    status: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    replicate_prediction_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), nullable=True, unique=True)
+    )
+    output_urls: list[str] = Field(
+        sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))
+    )
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    upstream_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    allowance_returned: bool = Field(
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    created_at: datetime = Field(sa_column=_timestamp())
+    updated_at: datetime = Field(sa_column=_timestamp())
+    completed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    last_heard_at: datetime = Field(sa_column=_timestamp())
+    lease_until: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+
+
+class GeneratedImageRow(SQLModel, table=True):
+    __tablename__ = "generated_images"
+    __table_args__ = (
+        sa.UniqueConstraint("generation_id", "position", name="uq_generated_images_position"),
+        # An image belongs to its generation's user, and no one else's.
+        sa.ForeignKeyConstraint(
+            ["generation_id", "user_id"],
+            ["generations.id", "generations.user_id"],
+            name="fk_generated_images_generation_owner",
+            ondelete="CASCADE",
+        ),
+        sa.CheckConstraint("position >= 0", name="position_not_negative"),
+        # One pick per generation.
+        sa.Index(
+            "uq_generated_images_one_selected",
+            "generation_id",
+            unique=True,
+            postgresql_where=sa.text("selected"),
+        ),
+    )
+
+    id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+    )
+    generation_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
+    user_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, index=True))
+    position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    storage_key: str = Field(sa_column=sa.Column(sa.String(300), nullable=False, unique=True))
+    content_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    width: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    height: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    selected: bool = Field(
+        sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    created_at: datetime = Field(sa_column=_timestamp())
+
+
+class ServerSecretRow(SQLModel, table=True):
+    """Secrets every replica must share (e.g. the image URL signing key), made on first use."""
+
+    __tablename__ = "server_secrets"
+
+    name: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    value: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=_timestamp())
+
+
 def table_of(model: type[SQLModel]) -> sa.Table:
     """The Core table behind a model, for statements that skip the ORM."""
     table: sa.Table = model.__table__  # type: ignore[attr-defined]

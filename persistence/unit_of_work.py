@@ -4,6 +4,8 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence.notifications import SqlEventPublisher
+from persistence.repositories.generations import SqlGenerationRepository
+from persistence.repositories.images import SqlGeneratedImageRepository
 from persistence.repositories.owners import SqlOwnerRepository
 from persistence.repositories.training_jobs import SqlTrainingJobRepository
 from persistence.repositories.user_models import SqlUserModelRepository
@@ -24,6 +26,8 @@ class SqlUnitOfWork:
         self.training_jobs = SqlTrainingJobRepository(session)
         self.owners = SqlOwnerRepository(session)
         self.webhook_deliveries = SqlWebhookDeliveryRepository(session)
+        self.generations = SqlGenerationRepository(session)
+        self.images = SqlGeneratedImageRepository(session)
         self.events = SqlEventPublisher(session)
         return self
 

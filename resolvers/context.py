@@ -7,6 +7,8 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from domain.errors import Unauthenticated
+from domain.generation.service import GenerationService
+from domain.images import ImageUrlSigner
 from domain.training.service import TrainingService
 from domain.users.models import User
 from domain.users.service import UserService
@@ -19,6 +21,8 @@ class Services:
 
     users: UserService
     training: TrainingService
+    generation: GenerationService
+    image_urls: ImageUrlSigner
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class RequestContext:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.users, self.services.training)
+        self.loaders = Loaders(self.services, lambda: self.user)
 
     @property
     def user(self) -> User:

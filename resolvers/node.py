@@ -7,6 +7,8 @@ import strawberry
 from domain.errors import NotFound
 from resolvers.context import Info
 from schema.node import Node, decode_global_id
+from schema.types.generated_image import GeneratedImage
+from schema.types.generation import Generation
 from schema.types.training_job import TrainingJob
 from schema.types.user import User
 from schema.types.user_model import UserModel
@@ -30,10 +32,25 @@ async def _training_job(info: Info, local_id: str) -> Node | None:
     return TrainingJob.from_domain(job)
 
 
+async def _generation(info: Info, local_id: str) -> Node | None:
+    try:
+        generation = await info.context.services.generation.get_owned(info.context.user, local_id)
+    except NotFound:
+        return None
+    return Generation.from_domain(generation)
+
+
+async def _generated_image(info: Info, local_id: str) -> Node | None:
+    image = await info.context.services.generation.owned_image(info.context.user, local_id)
+    return GeneratedImage.from_domain(image) if image else None
+
+
 _RESOLVERS_BY_TYPE: dict[str, Callable[[Info, str], Awaitable[Node | None]]] = {
     "User": _user,
     "UserModel": _user_model,
     "TrainingJob": _training_job,
+    "Generation": _generation,
+    "GeneratedImage": _generated_image,
 }
 
 

@@ -3,6 +3,7 @@
 import strawberry
 
 from domain.errors import ErrorCode
+from domain.generation.models import GenerationSource, GenerationStatus
 from domain.training.models import TrainingStatus
 from domain.users.models import ModelStatus
 
@@ -17,4 +18,7 @@ strawberry.enum(
 strawberry.enum(ModelStatus, name="ModelStatus")
 strawberry.enum(TrainingStatus, name="TrainingStatus")
 
-__all__ = ["ErrorCode", "ModelStatus", "TrainingStatus"]
+strawberry.enum(GenerationStatus, name="GenerationStatus")
+strawberry.enum(GenerationSource, name="GenerationSource")
+
+__all__ = ["ErrorCode", "GenerationSource", "GenerationStatus", "ModelStatus", "TrainingStatus"]

@@ -2,7 +2,9 @@ import strawberry
 
 from resolvers.me import resolve_me
 from resolvers.node import resolve_node
+from resolvers.photoshoot_styles import resolve_photoshoot_styles
 from schema.node import Node
+from schema.types.photoshoot_style import PhotoshootStyle
 from schema.types.user import User
 
 
@@ -12,4 +14,7 @@ class Query:
     node: Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object the signed-in user owns, by global ID; null for anything else.",
+    )
+    photoshoot_styles: list[PhotoshootStyle] = strawberry.field(
+        resolver=resolve_photoshoot_styles, description="The curated photoshoot styles."
     )

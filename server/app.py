@@ -11,6 +11,7 @@ from schema import build_schema
 from server.csrf import CsrfPreventionMiddleware
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
+from server.images import serve_image
 from server.runtime import open_runtime
 from server.webhooks import replicate_webhook
 from settings import Settings
@@ -36,6 +37,7 @@ def create_app(
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/webhooks/replicate", replicate_webhook, methods=["POST"]),
+            Route("/images/{image_id}", serve_image, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

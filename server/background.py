@@ -4,6 +4,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from domain.generation.service import GenerationService
 from domain.training.service import TrainingService
 from settings import Settings
 
@@ -13,7 +14,9 @@ RECONCILE_BATCH = 50
 WEBHOOK_IDS_KEPT_FOR = timedelta(days=2)
 
 
-async def reconcile_forever(training: TrainingService, settings: Settings) -> None:
+async def reconcile_forever(
+    training: TrainingService, generation: GenerationService, settings: Settings
+) -> None:
     """Polls Replicate for every active job webhooks have not reported on lately.
 
     Without PUBLIC_BASE_URL no webhook ever comes, so every active job is polled.
@@ -29,10 +32,13 @@ async def reconcile_forever(training: TrainingService, settings: Settings) -> No
             checked = await training.reconcile(
                 silent_for_seconds=silence, lease_seconds=lease, batch=RECONCILE_BATCH
             )
+            checked += await generation.reconcile(
+                silent_for_seconds=silence, lease_seconds=lease, batch=RECONCILE_BATCH
+            )
             if rounds % 1000 == 0:
                 await training.forget_webhooks_before(datetime.now(UTC) - WEBHOOK_IDS_KEPT_FOR)
         except Exception:
             log.exception("reconciling trainings failed; trying again in %.1fs", interval)
         rounds += 1
-        if checked < RECONCILE_BATCH:
+        if checked < RECONCILE_BATCH:  # a full batch means more may be waiting
             await asyncio.sleep(interval)

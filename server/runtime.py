@@ -8,13 +8,19 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.allowances import Allowances
 from domain.events import EventHub
+from domain.generation.service import GenerationConfig, GenerationService
+from domain.generation.styles import StyleCatalogue
+from domain.images import ImageUrlSigner
 from domain.training.service import TrainingConfig, TrainingService
 from domain.users.service import UserService
 from identity.setup import build_token_verifier
+from image_storage import HttpOutputFetcher, LocalImageStorage
 from persistence import migrate
 from persistence.database import asyncpg_dsn, create_engine, create_session_factory
 from persistence.notifications import PostgresListener
+from persistence.secrets import shared_secret
 from persistence.unit_of_work import SqlUnitOfWork
 from replicate_client import ReplicateClient, WebhookSecret
 from resolvers.context import Services
@@ -36,11 +42,26 @@ class Runtime:
     events: EventHub
 
 
+def _allowances(settings: Settings) -> Allowances:
+    return Allowances(
+        max_active_generations=settings.max_active_generations,
+        daily_generations=settings.daily_generation_limit,
+        daily_trainings=settings.daily_training_limit,
+    )
+
+
 def _training_config(settings: Settings) -> TrainingConfig:
     return TrainingConfig(
         owners=settings.replicate_owners,
         models_per_owner=settings.replicate_models_per_owner,
         webhook_url=settings.replicate_webhook_url,
+        allowances=_allowances(settings),
+    )
+
+
+def _generation_config(settings: Settings) -> GenerationConfig:
+    return GenerationConfig(
+        webhook_url=settings.replicate_webhook_url, allowances=_allowances(settings)
     )
 
 
@@ -66,12 +87,27 @@ async def open_runtime(
             )
             users = UserService(uow)
             training = TrainingService(uow, replicate, events, _training_config(settings))
-            reconciler = asyncio.create_task(reconcile_forever(training, settings))
+            generation = GenerationService(
+                uow,
+                replicate,
+                events,
+                StyleCatalogue.load(),
+                LocalImageStorage(settings.data_dir / "images"),
+                HttpOutputFetcher(http),
+                _generation_config(settings),
+            )
+            image_urls = ImageUrlSigner(await shared_secret(sessions, "image_urls"))
+            reconciler = asyncio.create_task(reconcile_forever(training, generation, settings))
             try:
                 yield Runtime(
                     settings=settings,
                     engine=engine,
-                    services=Services(users=users, training=training),
+                    services=Services(
+                        users=users,
+                        training=training,
+                        generation=generation,
+                        image_urls=image_urls,
+                    ),
                     authenticator=Authenticator(build_token_verifier(settings, http), users),
                     webhook_secret=WebhookSecret(replicate, settings.replicate_webhook_secret),
                     events=events,
@@ -79,6 +115,7 @@ async def open_runtime(
             finally:
                 reconciler.cancel()
                 await asyncio.gather(reconciler, return_exceptions=True)
+                await generation.close()
     finally:
         await listener.stop()
         await engine.dispose()

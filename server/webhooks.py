@@ -12,7 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from domain.upstream import UpstreamRejected, UpstreamUnavailable
-from replicate_client import InvalidWebhook, training_from_json, verify_webhook
+from replicate_client import (
+    InvalidWebhook,
+    prediction_from_json,
+    training_from_json,
+    verify_webhook,
+)
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -39,18 +44,25 @@ async def replicate_webhook(request: Request) -> Response:
     except InvalidWebhook as error:
         log.info("rejected a webhook: %s", error)
         return _answer(401, "invalid webhook signature")
+    job_id = request.query_params.get("training_job")
+    generation_id = request.query_params.get("generation")
     try:
-        training = training_from_json(json.loads(body))
+        payload = json.loads(body)
+        if job_id is not None:
+            await runtime.services.training.apply(
+                job_id, training_from_json(payload), webhook_id=webhook_id
+            )
+        elif generation_id is not None:
+            await runtime.services.generation.apply(
+                generation_id, prediction_from_json(payload), webhook_id=webhook_id
+            )
+        else:
+            return _answer(400, "the webhook URL names no job")
     except (ValueError, TypeError) as error:
         return _answer(400, f"unreadable body: {error}")
-    job_id = request.query_params.get("training_job")
-    if job_id is None:
-        return _answer(400, "the webhook URL names no job")
-    try:
-        await runtime.services.training.apply(job_id, training, webhook_id=webhook_id)
     except UpstreamUnavailable as error:
         # Replicate retries terminal webhooks: let it come again.
-        log.warning("webhook for job %s deferred: %s", job_id, error)
+        log.warning("webhook deferred: %s", error)
         return _answer(503, "try again later")
     return _answer(200, "ok")
 

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
 
+    max_active_generations: int = Field(default=3, ge=1, validation_alias="MAX_ACTIVE_GENERATIONS")
+    daily_generation_limit: int = Field(
+        default=100, ge=0, validation_alias="DAILY_GENERATION_LIMIT"
+    )
+    daily_training_limit: int = Field(default=3, ge=0, validation_alias="DAILY_TRAINING_LIMIT")
+
     reconcile_interval_seconds: float = Field(
         default=5.0, gt=0, validation_alias="RECONCILE_INTERVAL_SECONDS"
     )

@@ -2,13 +2,15 @@
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from domain.allowances import Allowances, check_training_allowance, day_start
 from domain.errors import BadUserInput, CapacityReached, NotFound, TrainingInProgress
 from domain.events import EventHub, training_topic
+from domain.generation.models import Page
 from domain.ports import UnitOfWork, UnitOfWorkFactory
 from domain.training.models import TrainingJob, TrainingStatus, job_from_snapshot
 from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies
@@ -50,6 +52,7 @@ class TrainingConfig:
     learning_rate: float = 4e-4
     # A queued job still without a Replicate training after this long was lost mid-start.
     start_grace: timedelta = timedelta(minutes=2)
+    allowances: Allowances = field(default_factory=Allowances)
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,14 @@ class TrainingService:
     async def _record_queued_job(
         self, user: User, image_count: int
     ) -> tuple[TrainingJob, UserModel]:
+        now = datetime.now(UTC)
         async with self._uow() as uow:
+            await uow.users.lock(user.id)
+            check_training_allowance(
+                self._config.allowances,
+                today=await uow.training_jobs.count_started_since(user.id, day_start(now)),
+                now=now,
+            )
             model = await uow.user_models.for_user(user.id, lock=True)
             if model is None:
                 model = await self._create_model(uow, user)
@@ -196,6 +206,12 @@ class TrainingService:
         if job is None:
             raise NotFound("No such training among yours.")
         return job
+
+    async def page(
+        self, user: User, *, first: int, after: tuple[datetime, str] | None
+    ) -> Page[TrainingJob]:
+        async with self._uow() as uow:
+            return await uow.training_jobs.page(user.id, first=first, after=after)
 
     async def active_for_users(self, user_ids: Sequence[str]) -> dict[str, TrainingJob]:
         async with self._uow() as uow:

@@ -1,6 +1,6 @@
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, insert, or_, select, update
@@ -8,7 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import TrainingInProgress
+from domain.generation.models import Page
 from domain.training.models import ACTIVE_TRAINING_STATUSES, TrainingJob, TrainingStatus
+from persistence.repositories.paging import keyset_page
 from persistence.repositories.user_models import parse_uuid
 from persistence.tables import TrainingJobRow, table_of
 
@@ -118,6 +120,30 @@ class SqlTrainingJobRepository:
             .returning(jobs)
         )
         return _to_job(result.one())
+
+    async def count_started_since(self, user_id: str, moment: datetime) -> int:
+        never_reached_replicate = (jobs.c.status == TrainingStatus.FAILED.value) & (
+            jobs.c.replicate_training_id.is_(None)
+        )
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(jobs)
+            .where(
+                jobs.c.user_id == user_id,
+                jobs.c.created_at >= moment,
+                ~never_reached_replicate,
+            )
+        )
+        return int(count or 0)
+
+    async def page(
+        self, user_id: str, *, first: int, after: tuple[datetime, str] | None
+    ) -> Page[TrainingJob]:
+        query = select(jobs).where(jobs.c.user_id == user_id)
+        rows = (
+            await self._session.execute(keyset_page(query, jobs, first=first, after=after))
+        ).all()
+        return Page([_to_job(row) for row in rows[:first]], has_next=len(rows) > first)
 
     async def claim_stale(
         self, *, silent_for_seconds: float, lease_seconds: float, limit: int

@@ -22,6 +22,11 @@ class SqlUserRepository:
         row = await self._session.scalar(select(UserRow).where(col(UserRow.id) == user_id))
         return _to_user(row) if row else None
 
+    async def lock(self, user_id: str) -> None:
+        await self._session.execute(
+            select(col(UserRow.id)).where(col(UserRow.id) == user_id).with_for_update()
+        )
+
     async def insert_if_absent(self, user_id: str, subject: str) -> None:
         await self._session.execute(
             insert(UserRow).values(id=user_id, subject=subject).on_conflict_do_nothing()

@@ -1,0 +1,80 @@
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from domain.generation.parameters import GenerationParameters
+
+
+class GenerationStatus(StrEnum):
+    STARTING = "STARTING"
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (
+            GenerationStatus.SUCCEEDED,
+            GenerationStatus.FAILED,
+            GenerationStatus.CANCELED,
+        )
+
+    @property
+    def rank(self) -> int:
+        return {GenerationStatus.STARTING: 0, GenerationStatus.PROCESSING: 1}.get(self, 2)
+
+
+ACTIVE_GENERATION_STATUSES = frozenset({GenerationStatus.STARTING, GenerationStatus.PROCESSING})
+
+
+class GenerationSource(StrEnum):
+    MAYA = "MAYA"
+    PHOTOSHOOT = "PHOTOSHOOT"
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    id: str
+    user_id: str
+    source: GenerationSource
+    # The user's own version it runs on: "<replicate_model_id>:<replicate_version_id>".
+    replicate_version: str
+    style_id: str | None
+    prompt: str
+    parameters: GenerationParameters
+    status: GenerationStatus
+    replicate_prediction_id: str | None
+    # The provider's outputs, recorded when the prediction succeeded; the generation
+    # stays PROCESSING until every one is stored here.
+    output_urls: list[str] = field(default_factory=list)
+    error: str | None = None
+    upstream_error: str | None = None
+    allowance_returned: bool = False
+    created_at: datetime = datetime.min
+    updated_at: datetime = datetime.min
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    id: str
+    generation_id: str
+    user_id: str
+    position: int
+    storage_key: str
+    content_type: str
+    width: int | None
+    height: int | None
+    selected: bool
+    created_at: datetime
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_next: bool

@@ -1,0 +1,37 @@
+"""Prompts as sent: whitespace tidied, the user's trigger word always present."""
+
+import re
+
+from domain.errors import BadUserInput
+
+MAX_PROMPT_LENGTH = 1_000
+MAX_DETAILS_LENGTH = 300
+_WHITESPACE = re.compile(r"\s+")
+
+
+def tidy(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def maya_prompt(prompt: str, trigger_word: str) -> str:
+    tidied = tidy(prompt)
+    if not tidied:
+        raise BadUserInput("Write a prompt: describe the photo you want.")
+    if len(tidied) > MAX_PROMPT_LENGTH:
+        raise BadUserInput(
+            f"The prompt has {len(tidied)} characters; keep it to {MAX_PROMPT_LENGTH}."
+        )
+    if re.search(rf"\b{re.escape(trigger_word)}\b", tidied) is None:
+        tidied = f"{trigger_word} {tidied}"
+    return tidied
+
+
+def photoshoot_details(details: str | None) -> str | None:
+    if details is None:
+        return None
+    tidied = tidy(details)
+    if len(tidied) > MAX_DETAILS_LENGTH:
+        raise BadUserInput(
+            f"The details have {len(tidied)} characters; keep them to {MAX_DETAILS_LENGTH}."
+        )
+    return tidied or None

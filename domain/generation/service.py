@@ -1,0 +1,447 @@
+"""Generating photos of a user with the user's own trained version, and keeping them."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from domain.allowances import Allowances, check_generation_allowance, day_start
+from domain.errors import DomainError, ErrorCode, NotFound
+from domain.events import EventHub, generation_topic
+from domain.generation.models import (
+    GeneratedImage,
+    Generation,
+    GenerationSource,
+    GenerationStatus,
+    Page,
+)
+from domain.generation.parameters import GenerationParameters, locked_parameters, prediction_input
+from domain.generation.prompts import maya_prompt, photoshoot_details
+from domain.generation.styles import PhotoshootStyle, StyleCatalogue
+from domain.images import FetchedImage, ImageStorage, OutputFetcher, OutputGone, OutputInvalid
+from domain.images import OutputUnavailable as OutputNotYetAvailable
+from domain.ports import UnitOfWorkFactory
+from domain.training.models import TrainingJob
+from domain.upstream import (
+    Replicate,
+    UpstreamPrediction,
+    UpstreamRejected,
+    UpstreamStatus,
+    UpstreamUnavailable,
+)
+from domain.users.models import User, UserModel
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_EVENTS = ["start", "completed"]
+MAX_PAGE_SIZE = 100
+FAILED_MESSAGE = (
+    "The photos could not be created. This one does not count against your allowance; "
+    "try again, perhaps with a different prompt."
+)
+EXPIRED_MESSAGE = (
+    "The photos were made but expired at the provider before they could be saved. "
+    "This one does not count against your allowance; please generate again."
+)
+CANCELED_MESSAGE = "The generation was canceled; it does not count against your allowance."
+START_FAILED_MESSAGE = (
+    "The image provider is unavailable right now, so nothing was started and nothing "
+    "counted. Try again in a minute."
+)
+_STATUS_FROM_UPSTREAM = {
+    UpstreamStatus.STARTING: GenerationStatus.STARTING,
+    UpstreamStatus.PROCESSING: GenerationStatus.PROCESSING,
+    # Succeeded upstream: still PROCESSING here until the images are stored.
+    UpstreamStatus.SUCCEEDED: GenerationStatus.PROCESSING,
+    UpstreamStatus.FAILED: GenerationStatus.FAILED,
+    UpstreamStatus.CANCELED: GenerationStatus.CANCELED,
+}
+
+
+class ModelNotReady(DomainError):
+    code = ErrorCode.MODEL_NOT_READY
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    webhook_url: str | None = None
+    allowances: Allowances = field(default_factory=Allowances)
+    # A generation still without a prediction after this long was lost mid-start.
+    start_grace: timedelta = timedelta(minutes=2)
+    download_attempts: int = 5
+
+
+class GenerationService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        replicate: Replicate,
+        events: EventHub,
+        styles: StyleCatalogue,
+        storage: ImageStorage,
+        fetcher: OutputFetcher,
+        config: GenerationConfig,
+    ) -> None:
+        self._uow = uow
+        self._replicate = replicate
+        self._events = events
+        self._styles = styles
+        self._storage = storage
+        self._fetcher = fetcher
+        self._config = config
+        self._downloads: set[asyncio.Task[None]] = set()
+
+    # -- starting ------------------------------------------------------------------------
+
+    async def generate_maya(self, user: User, prompt: str) -> Generation:
+        self._replicate.require_configured()
+        model = await self._ready_model(user)
+        return await self._generate(
+            user, model, GenerationSource.MAYA, None, maya_prompt(prompt, model.trigger_word)
+        )
+
+    async def generate_photoshoot(
+        self, user: User, style_id: str, details: str | None
+    ) -> Generation:
+        self._replicate.require_configured()
+        style = self._styles.get(style_id)
+        if style is None:
+            raise NotFound("No such photoshoot style: pick one from `photoshootStyles`.")
+        tidied = photoshoot_details(details)
+        model = await self._ready_model(user)
+        prompt = style.render(model.trigger_word, tidied)
+        return await self._generate(user, model, GenerationSource.PHOTOSHOOT, style.id, prompt)
+
+    def styles(self, category: str | None = None) -> list[PhotoshootStyle]:
+        return self._styles.list(category)
+
+    def style(self, style_id: str) -> PhotoshootStyle | None:
+        return self._styles.get(style_id)
+
+    async def _ready_model(self, user: User) -> UserModel:
+        """The user's own usable trained version; anything else is MODEL_NOT_READY."""
+        async with self._uow() as uow:
+            model = await uow.user_models.for_user(user.id)
+            training = await uow.training_jobs.active_for_user(user.id)
+        if (
+            model is not None
+            and model.replicate_version_id
+            and model.unusable_reason is None
+            and model.input_names is not None
+        ):
+            return model
+        raise ModelNotReady(_not_ready_message(model, training))
+
+    async def _generate(
+        self,
+        user: User,
+        model: UserModel,
+        source: GenerationSource,
+        style_id: str | None,
+        prompt: str,
+    ) -> Generation:
+        parameters = locked_parameters()
+        version = f"{model.replicate_model_id}:{model.replicate_version_id}"
+        generation = await self._record_starting(
+            user, source, version, style_id, prompt, parameters
+        )
+        assert model.input_names is not None
+        try:
+            prediction = await self._replicate.create_prediction(
+                version=version,
+                input=prediction_input(prompt, parameters, model.input_names),
+                webhook=self._webhook_for(generation),
+                webhook_events=WEBHOOK_EVENTS,
+            )
+        except UpstreamUnavailable as error:
+            if error.may_have_arrived:
+                log.warning("generation %s may have started upstream: %s", generation.id, error)
+                return generation
+            await self._fail(generation.id, START_FAILED_MESSAGE, str(error))
+            raise UpstreamUnavailable(START_FAILED_MESSAGE) from error
+        except UpstreamRejected as error:
+            await self._fail(generation.id, START_FAILED_MESSAGE, str(error))
+            raise UpstreamUnavailable(START_FAILED_MESSAGE) from error
+        return await self.apply(generation.id, prediction) or generation
+
+    async def _record_starting(
+        self,
+        user: User,
+        source: GenerationSource,
+        version: str,
+        style_id: str | None,
+        prompt: str,
+        parameters: GenerationParameters,
+    ) -> Generation:
+        now = datetime.now(UTC)
+        async with self._uow() as uow:
+            await uow.users.lock(user.id)
+            check_generation_allowance(
+                self._config.allowances,
+                active=await uow.generations.count_active(user.id),
+                today=await uow.generations.count_counted_since(user.id, day_start(now)),
+                now=now,
+            )
+            generation = await uow.generations.insert(
+                user_id=user.id,
+                source=source,
+                replicate_version=version,
+                style_id=style_id,
+                prompt=prompt,
+                parameters=parameters,
+            )
+            await uow.events.generation_changed(generation)
+            await uow.commit()
+        return generation
+
+    def _webhook_for(self, generation: Generation) -> str | None:
+        if self._config.webhook_url is None:
+            return None
+        return f"{self._config.webhook_url}?{urlencode({'generation': generation.id})}"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get_owned(self, user: User, generation_id: str) -> Generation:
+        async with self._uow() as uow:
+            generation = await uow.generations.get_owned(user.id, generation_id)
+        if generation is None:
+            raise NotFound("No such generation among yours.")
+        return generation
+
+    async def page(
+        self,
+        user: User,
+        *,
+        first: int,
+        after: tuple[datetime, str] | None,
+        source: GenerationSource | None,
+    ) -> Page[Generation]:
+        async with self._uow() as uow:
+            return await uow.generations.page(user.id, first=first, after=after, source=source)
+
+    async def images_for(
+        self, user: User, generation_ids: Sequence[str]
+    ) -> dict[str, list[GeneratedImage]]:
+        async with self._uow() as uow:
+            images = await uow.images.for_generations(user.id, generation_ids)
+        grouped: dict[str, list[GeneratedImage]] = {key: [] for key in generation_ids}
+        for image in images:
+            grouped[image.generation_id].append(image)
+        return grouped
+
+    async def select_image(self, user: User, image_id: str) -> GeneratedImage:
+        async with self._uow() as uow:
+            image = await uow.images.select(user.id, image_id)
+            if image is None:
+                raise NotFound("No such image among yours.")
+            await uow.commit()
+        return image
+
+    async def owned_image(self, user: User, image_id: str) -> GeneratedImage | None:
+        async with self._uow() as uow:
+            return await uow.images.get_owned(user.id, image_id)
+
+    async def image(self, image_id: str) -> tuple[GeneratedImage, bytes] | None:
+        """A stored image and its bytes, for a URL whose signature was checked."""
+        async with self._uow() as uow:
+            image = await uow.images.get(image_id)
+        if image is None:
+            return None
+        content = await self._storage.read(image.storage_key)
+        return (image, content) if content is not None else None
+
+    async def follow(self, user: User, generation_id: str) -> AsyncIterator[Generation]:
+        """The generation now, then on every change, until it ends."""
+        generation = await self.get_owned(user, generation_id)
+        async with self._events.follow(generation_topic(generation.id)) as notices:
+            generation = await self.get_owned(user, generation.id)
+            yield generation
+            while not generation.status.is_terminal:
+                await notices.get()
+                latest = await self.get_owned(user, generation.id)
+                if latest != generation:
+                    yield latest
+                generation = latest
+
+    # -- keeping in step with Replicate ------------------------------------------------------
+
+    async def apply(
+        self, generation_id: str, prediction: UpstreamPrediction, *, webhook_id: str | None = None
+    ) -> Generation | None:
+        async with self._uow() as uow:
+            if webhook_id is not None and not await uow.webhook_deliveries.first_delivery(
+                webhook_id
+            ):
+                return await uow.generations.get(generation_id)
+            generation = await uow.generations.get(generation_id, lock=True)
+            if generation is None or not _same_prediction(generation, prediction):
+                return generation
+            updated = _advance(generation, prediction)
+            saved = await uow.generations.save(updated)
+            if updated != generation:
+                await uow.events.generation_changed(saved)
+            await uow.commit()
+        if saved.output_urls and not saved.status.is_terminal:
+            self._start_download(saved.id)
+        return saved
+
+    def _start_download(self, generation_id: str) -> None:
+        task = asyncio.create_task(self.store_outputs(generation_id))
+        self._downloads.add(task)
+        task.add_done_callback(self._downloads.discard)
+
+    async def close(self) -> None:
+        for task in list(self._downloads):
+            task.cancel()
+        await asyncio.gather(*self._downloads, return_exceptions=True)
+
+    async def store_outputs(self, generation_id: str) -> None:
+        """Copies every output into storage; SUCCEEDED only once all are kept."""
+        async with self._uow() as uow:
+            generation = await uow.generations.get(generation_id)
+        if generation is None or generation.status.is_terminal or not generation.output_urls:
+            return
+        try:
+            fetched = [
+                await self._fetch(url, generation.parameters) for url in generation.output_urls
+            ]
+        except (OutputGone, OutputInvalid) as error:
+            log.warning("outputs of generation %s lost: %s", generation_id, error)
+            await self._fail(generation_id, EXPIRED_MESSAGE, str(error))
+            return
+        except OutputNotYetAvailable as error:
+            log.info("outputs of generation %s not fetched yet: %s", generation_id, error)
+            return
+        keys = [
+            f"{generation.user_id}/{generation.id}/{position}.{generation.parameters.output_format}"
+            for position in range(len(fetched))
+        ]
+        for key, image in zip(keys, fetched, strict=True):
+            await self._storage.save(key, image.content, image.content_type)
+        await self._record_images(generation, keys, fetched)
+
+    async def _fetch(self, url: str, parameters: GenerationParameters) -> FetchedImage:
+        return await self._fetcher.fetch(url, expected_type=parameters.content_type)
+
+    async def _record_images(
+        self, generation: Generation, keys: list[str], fetched: list[FetchedImage]
+    ) -> None:
+        async with self._uow() as uow:
+            current = await uow.generations.get(generation.id, lock=True)
+            if current is None or current.status.is_terminal:
+                return
+            await uow.images.add_missing(
+                generation_id=generation.id,
+                user_id=generation.user_id,
+                images=[
+                    (position, key, image.content_type, image.width, image.height)
+                    for position, (key, image) in enumerate(zip(keys, fetched, strict=True))
+                ],
+            )
+            done = await uow.generations.save(
+                replace(current, status=GenerationStatus.SUCCEEDED, completed_at=datetime.now(UTC))
+            )
+            await uow.events.generation_changed(done)
+            await uow.commit()
+
+    async def _fail(self, generation_id: str, message: str, upstream_error: str | None) -> None:
+        async with self._uow() as uow:
+            generation = await uow.generations.get(generation_id, lock=True)
+            if generation is None or generation.status.is_terminal:
+                return
+            failed = await uow.generations.save(
+                replace(
+                    generation,
+                    status=GenerationStatus.FAILED,
+                    error=message,
+                    upstream_error=upstream_error,
+                    allowance_returned=True,
+                    completed_at=datetime.now(UTC),
+                )
+            )
+            await uow.events.generation_changed(failed)
+            await uow.commit()
+
+    # -- reconciling ----------------------------------------------------------------------
+
+    async def reconcile(
+        self, *, silent_for_seconds: float, lease_seconds: float, batch: int
+    ) -> int:
+        async with self._uow() as uow:
+            generations = await uow.generations.claim_stale(
+                silent_for_seconds=silent_for_seconds, lease_seconds=lease_seconds, limit=batch
+            )
+            await uow.commit()
+        for generation in generations:
+            try:
+                await self._reconcile_one(generation)
+            except (UpstreamUnavailable, UpstreamRejected) as error:
+                log.warning("could not reconcile generation %s: %s", generation.id, error)
+        return len(generations)
+
+    async def _reconcile_one(self, generation: Generation) -> None:
+        if generation.output_urls:
+            await self.store_outputs(generation.id)
+        elif generation.replicate_prediction_id is not None:
+            prediction = await self._replicate.get_prediction(generation.replicate_prediction_id)
+            if prediction is None:
+                await self._fail(generation.id, FAILED_MESSAGE, "prediction not found upstream")
+            else:
+                await self.apply(generation.id, prediction)
+        elif datetime.now(UTC) - generation.created_at >= self._config.start_grace:
+            await self._fail(generation.id, FAILED_MESSAGE, "the prediction was never confirmed")
+
+
+def _advance(generation: Generation, prediction: UpstreamPrediction) -> Generation:
+    """Forward only; a succeeded prediction records its outputs for the download."""
+    if generation.status.is_terminal:
+        return generation
+    reported = _STATUS_FROM_UPSTREAM[prediction.status]
+    status = reported if reported.rank > generation.status.rank else generation.status
+    updated = replace(
+        generation,
+        status=status,
+        replicate_prediction_id=generation.replicate_prediction_id or prediction.id,
+    )
+    if prediction.status is UpstreamStatus.SUCCEEDED and not generation.output_urls:
+        updated = replace(updated, output_urls=list(prediction.output))
+    if status.is_terminal:
+        updated = replace(
+            updated,
+            completed_at=prediction.completed_at or datetime.now(UTC),
+            error=FAILED_MESSAGE if status is GenerationStatus.FAILED else CANCELED_MESSAGE,
+            upstream_error=prediction.error,
+            allowance_returned=True,
+        )
+    return updated
+
+
+def _same_prediction(generation: Generation, prediction: UpstreamPrediction) -> bool:
+    expected = generation.replicate_prediction_id
+    if expected is None or expected == prediction.id:
+        return True
+    log.warning(
+        "report for prediction %s ignored: generation %s runs %s",
+        prediction.id,
+        generation.id,
+        expected,
+    )
+    return False
+
+
+def _not_ready_message(model: UserModel | None, training: TrainingJob | None) -> str:
+    if training is not None:
+        return (
+            f"Your model is still training ({round(training.progress * 100)}% done). "
+            "You can generate photos as soon as it is ready."
+        )
+    if model is None:
+        return "You have no model yet: upload 10-30 selfies with `startTraining` to train yours."
+    if model.unusable_reason:
+        return model.unusable_reason
+    return (
+        "Your last training did not finish, so you have no model yet: upload your selfies "
+        "again with `startTraining`."
+    )

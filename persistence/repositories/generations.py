@@ -1,0 +1,170 @@
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.generation.models import (
+    ACTIVE_GENERATION_STATUSES,
+    Generation,
+    GenerationSource,
+    GenerationStatus,
+    Page,
+)
+from domain.generation.parameters import GenerationParameters
+from persistence.repositories.paging import keyset_page
+from persistence.repositories.user_models import parse_uuid
+from persistence.tables import GenerationRow, table_of
+
+generations = table_of(GenerationRow)
+_ACTIVE = [status.value for status in ACTIVE_GENERATION_STATUSES]
+
+
+def _to_generation(row: Any) -> Generation:
+    return Generation(
+        id=str(row.id),
+        user_id=row.user_id,
+        source=GenerationSource(row.source),
+        replicate_version=row.replicate_version,
+        style_id=row.style_id,
+        prompt=row.prompt,
+        parameters=GenerationParameters.from_dict(row.parameters),
+        status=GenerationStatus(row.status),
+        replicate_prediction_id=row.replicate_prediction_id,
+        output_urls=list(row.output_urls),
+        error=row.error,
+        upstream_error=row.upstream_error,
+        allowance_returned=row.allowance_returned,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        completed_at=row.completed_at,
+    )
+
+
+class SqlGenerationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _one(self, query: Select[Any]) -> Generation | None:
+        row = (await self._session.execute(query)).first()
+        return _to_generation(row) if row else None
+
+    async def insert(
+        self,
+        *,
+        user_id: str,
+        source: GenerationSource,
+        replicate_version: str,
+        style_id: str | None,
+        prompt: str,
+        parameters: GenerationParameters,
+    ) -> Generation:
+        result = await self._session.execute(
+            insert(generations)
+            .values(
+                user_id=user_id,
+                source=source.value,
+                replicate_version=replicate_version,
+                style_id=style_id,
+                prompt=prompt,
+                parameters=parameters.as_dict(),
+                status=GenerationStatus.STARTING.value,
+            )
+            .returning(generations)
+        )
+        return _to_generation(result.one())
+
+    async def get_owned(self, user_id: str, generation_id: str) -> Generation | None:
+        key = parse_uuid(generation_id)
+        if key is None:
+            return None
+        return await self._one(
+            select(generations).where(generations.c.id == key, generations.c.user_id == user_id)
+        )
+
+    async def get(self, generation_id: str, *, lock: bool = False) -> Generation | None:
+        key = parse_uuid(generation_id)
+        if key is None:
+            return None
+        query = select(generations).where(generations.c.id == key)
+        return await self._one(query.with_for_update() if lock else query)
+
+    async def save(self, generation: Generation) -> Generation:
+        result = await self._session.execute(
+            update(generations)
+            .where(generations.c.id == uuid.UUID(generation.id))
+            .values(
+                status=generation.status.value,
+                replicate_prediction_id=generation.replicate_prediction_id,
+                output_urls=generation.output_urls,
+                error=generation.error,
+                upstream_error=generation.upstream_error,
+                allowance_returned=generation.allowance_returned,
+                completed_at=generation.completed_at,
+                updated_at=func.now(),
+                last_heard_at=func.now(),
+                lease_until=None,
+            )
+            .returning(generations)
+        )
+        return _to_generation(result.one())
+
+    async def count_active(self, user_id: str) -> int:
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(generations)
+            .where(generations.c.user_id == user_id, generations.c.status.in_(_ACTIVE))
+        )
+        return int(count or 0)
+
+    async def count_counted_since(self, user_id: str, moment: datetime) -> int:
+        count = await self._session.scalar(
+            select(func.count())
+            .select_from(generations)
+            .where(
+                generations.c.user_id == user_id,
+                generations.c.created_at >= moment,
+                generations.c.allowance_returned.is_(False),
+            )
+        )
+        return int(count or 0)
+
+    async def page(
+        self,
+        user_id: str,
+        *,
+        first: int,
+        after: tuple[datetime, str] | None,
+        source: GenerationSource | None,
+    ) -> Page[Generation]:
+        query = select(generations).where(generations.c.user_id == user_id)
+        if source is not None:
+            query = query.where(generations.c.source == source.value)
+        rows = (
+            await self._session.execute(keyset_page(query, generations, first=first, after=after))
+        ).all()
+        return Page([_to_generation(row) for row in rows[:first]], has_next=len(rows) > first)
+
+    async def claim_stale(
+        self, *, silent_for_seconds: float, lease_seconds: float, limit: int
+    ) -> list[Generation]:
+        now = func.now()
+        stale = (
+            select(generations.c.id)
+            .where(
+                generations.c.status.in_(_ACTIVE),
+                generations.c.last_heard_at <= now - timedelta(seconds=silent_for_seconds),
+                or_(generations.c.lease_until.is_(None), generations.c.lease_until < now),
+            )
+            .order_by(generations.c.last_heard_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        result = await self._session.execute(
+            update(generations)
+            .where(generations.c.id.in_(stale.scalar_subquery()))
+            .values(lease_until=now + timedelta(seconds=lease_seconds))
+            .returning(generations)
+        )
+        return [_to_generation(row) for row in result]

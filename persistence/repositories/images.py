@@ -1,0 +1,118 @@
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.generation.models import GeneratedImage
+from persistence.repositories.user_models import parse_uuid
+from persistence.tables import GeneratedImageRow, table_of
+
+images_table = table_of(GeneratedImageRow)
+
+
+def _to_image(row: Any) -> GeneratedImage:
+    return GeneratedImage(
+        id=str(row.id),
+        generation_id=str(row.generation_id),
+        user_id=row.user_id,
+        position=row.position,
+        storage_key=row.storage_key,
+        content_type=row.content_type,
+        width=row.width,
+        height=row.height,
+        selected=row.selected,
+        created_at=row.created_at,
+    )
+
+
+class SqlGeneratedImageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def for_generations(
+        self, user_id: str, generation_ids: Sequence[str]
+    ) -> list[GeneratedImage]:
+        keys = [key for key in map(parse_uuid, generation_ids) if key is not None]
+        rows = await self._session.execute(
+            select(images_table)
+            .where(images_table.c.user_id == user_id, images_table.c.generation_id.in_(keys))
+            .order_by(images_table.c.generation_id, images_table.c.position)
+        )
+        return [_to_image(row) for row in rows]
+
+    async def add_missing(
+        self,
+        *,
+        generation_id: str,
+        user_id: str,
+        images: Sequence[tuple[int, str, str, int | None, int | None]],
+    ) -> None:
+        await self._session.execute(
+            insert(images_table)
+            .values(
+                [
+                    {
+                        "generation_id": uuid.UUID(generation_id),
+                        "user_id": user_id,
+                        "position": position,
+                        "storage_key": key,
+                        "content_type": content_type,
+                        "width": width,
+                        "height": height,
+                    }
+                    for position, key, content_type, width, height in images
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["generation_id", "position"])
+        )
+
+    async def select(self, user_id: str, image_id: str) -> GeneratedImage | None:
+        key = parse_uuid(image_id)
+        if key is None:
+            return None
+        generation_id = await self._session.scalar(
+            select(images_table.c.generation_id)
+            .where(images_table.c.id == key, images_table.c.user_id == user_id)
+            .with_for_update()
+        )
+        if generation_id is None:
+            return None
+        await self._session.execute(
+            update(images_table)
+            .where(
+                images_table.c.generation_id == generation_id,
+                images_table.c.user_id == user_id,
+                images_table.c.id != key,
+                images_table.c.selected,
+            )
+            .values(selected=False)
+        )
+        result = await self._session.execute(
+            update(images_table)
+            .where(images_table.c.id == key, images_table.c.user_id == user_id)
+            .values(selected=True)
+            .returning(images_table)
+        )
+        return _to_image(result.one())
+
+    async def get(self, image_id: str) -> GeneratedImage | None:
+        key = parse_uuid(image_id)
+        if key is None:
+            return None
+        row = (
+            await self._session.execute(select(images_table).where(images_table.c.id == key))
+        ).first()
+        return _to_image(row) if row else None
+
+    async def get_owned(self, user_id: str, image_id: str) -> GeneratedImage | None:
+        key = parse_uuid(image_id)
+        if key is None:
+            return None
+        query = select(images_table).where(
+            images_table.c.id == key, images_table.c.user_id == user_id
+        )
+        row = (await self._session.execute(query)).first()
+        return _to_image(row) if row else None

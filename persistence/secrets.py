@@ -1,0 +1,26 @@
+"""Secrets every replica shares, made once and kept in the database."""
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from persistence.tables import ServerSecretRow, table_of
+
+server_secrets = table_of(ServerSecretRow)
+
+
+async def shared_secret(sessions: async_sessionmaker[AsyncSession], name: str) -> bytes:
+    async with sessions() as session:
+        await session.execute(
+            insert(server_secrets)
+            .values(name=name, value=secrets.token_bytes(32))
+            .on_conflict_do_nothing()
+        )
+        value = await session.scalar(
+            select(server_secrets.c.value).where(server_secrets.c.name == name)
+        )
+        await session.commit()
+    assert isinstance(value, bytes)
+    return value

@@ -1,0 +1,17 @@
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from resolvers.context import Info
+from resolvers.global_ids import local_id
+from schema.types.generation import Generation
+
+
+async def generation_updated(
+    info: Info, generation_id: strawberry.ID
+) -> AsyncGenerator[Generation]:
+    follow = info.context.services.generation.follow(
+        info.context.user, local_id(generation_id, "Generation")
+    )
+    async for generation in follow:
+        yield Generation.from_domain(generation)

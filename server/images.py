@@ -1,0 +1,36 @@
+"""GET /images/<id>?expires=…&signature=…: a stored image, for whoever holds a valid URL.
+
+The URL's signature is the authority (an `<img>` tag sends no header); a bad or
+expired one answers 403 and says nothing more.
+"""
+
+from typing import cast
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from server.runtime import Runtime
+
+FORBIDDEN = PlainTextResponse("Forbidden", status_code=403)
+
+
+async def serve_image(request: Request) -> Response:
+    runtime = cast(Runtime, request.app.state.runtime)
+    image_id = request.path_params["image_id"]
+    expires = request.query_params.get("expires")
+    if not runtime.services.image_urls.verify(
+        image_id, expires, request.query_params.get("signature")
+    ):
+        return FORBIDDEN
+    found = await runtime.services.generation.image(image_id)
+    if found is None:
+        return FORBIDDEN
+    image, content = found
+    return Response(
+        content,
+        media_type=image.content_type,
+        headers={
+            "Cache-Control": "private, max-age=3600, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
