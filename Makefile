@@ -23,7 +23,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+CONTRACT_CHECK := ../shared/tools/check_contract.py
+
 test: lint
+	@if [ -f $(CONTRACT_CHECK) ]; then $(BIN)/python $(CONTRACT_CHECK) schema.graphql; fi
 	$(BIN)/pytest
 
 schema: install

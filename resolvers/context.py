@@ -50,6 +50,11 @@ class RequestContext:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
+        self.renew_loaders()
+
+    def renew_loaders(self) -> None:
+        """Fresh DataLoaders: a subscription calls this for every event it sends, since
+        one WebSocket context lives for the whole connection and loaders cache."""
         self.loaders = Loaders(self.services, lambda: self.user)
 
     @property

@@ -14,4 +14,5 @@ async def generation_updated(
         info.context.user, local_id(generation_id, "Generation")
     )
     async for generation in follow:
+        info.context.renew_loaders()
         yield Generation.from_domain(generation)

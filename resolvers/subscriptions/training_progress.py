@@ -12,4 +12,5 @@ async def training_progress(
 ) -> AsyncGenerator[TrainingJob]:
     job_id = None if training_job_id is None else local_id(training_job_id, "TrainingJob")
     async for job in info.context.services.training.follow(info.context.user, job_id):
+        info.context.renew_loaders()
         yield TrainingJob.from_domain(job)

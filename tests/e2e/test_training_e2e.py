@@ -10,7 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.e2e.server_process import free_port, sselfie_env, sselfie_server
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import TEST_SECRET, Api, token_for
-from tests.integration.studio import START_TRAINING, TRAINING_PROGRESS
+from tests.integration.studio import (
+    GENERATE_MAYA,
+    GENERATION_UPDATED,
+    START_TRAINING,
+    TRAINING_PROGRESS,
+)
 from tests.integration.ws import subscribe
 from tests.selfies import make_selfies
 
@@ -102,3 +107,35 @@ async def test_a_subscriber_on_one_replica_sees_webhooks_sent_to_another(
     assert progresses == sorted(progresses)
     assert {delivery.url.split("/webhooks")[0] for delivery in fake.deliveries} == {origin_b}
     assert all(delivery.status_code == 200 for delivery in fake.deliveries)
+
+
+async def test_a_real_server_trains_then_generates_and_keeps_the_images(
+    database_url: str, tmp_path: Path, fake: FakeReplicate, engine: AsyncEngine
+) -> None:
+    port = free_port()
+    env = server_env(database_url, tmp_path, fake, f"http://127.0.0.1:{port}")
+
+    with sselfie_server(env, port=port) as server:
+        await start_training(server.base_url)
+        await fake.play(fake.trainings[-1].id)
+        await fake.settle()
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            api = Api(client)
+            body = await api.graphql(
+                GENERATE_MAYA, token=token_for("alice"), variables={"prompt": "on a boat"}
+            )
+            generation_id = body["data"]["generateMaya"]["generation"]["id"]
+            async with subscribe(
+                server.base_url, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
+            ) as subscription:
+                await subscription.next()
+                await fake.succeed_prediction(fake.predictions[-1].id)
+                final = await subscription.payloads_until_complete()
+            await fake.expire_outputs(fake.predictions[-1].id)
+            images = final[-1]["data"]["generationUpdated"]["images"]
+            fetched = [await client.get(image["url"]) for image in images]
+
+    assert final[-1]["data"]["generationUpdated"]["status"] == "SUCCEEDED"
+    assert [response.status_code for response in fetched] == [200, 200, 200]
+    assert all(response.content.startswith(b"\x89PNG") for response in fetched)
+    assert len(list((tmp_path / "images").rglob("*.png"))) == 3

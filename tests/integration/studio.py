@@ -16,6 +16,7 @@ from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.harness import make_settings
 from tests.integration.served import free_port, serve
+from tests.selfies import make_selfies
 
 START_TRAINING = """
 mutation($input: StartTrainingInput!) {
@@ -37,6 +38,30 @@ MODEL = """
   status replicateModelId replicateVersionId trainedAt activeTraining { id status }
 } } }
 """
+GENERATION_FIELDS = """
+  id source prompt status error createdAt completedAt
+  style { id name category }
+  parameters {
+    guidance numInferenceSteps loraScale numOutputs aspectRatio outputFormat
+    outputQuality goFast disableSafetyChecker seed
+  }
+  images { id url contentType width height selected }
+"""
+GENERATE_MAYA = (
+    "mutation($prompt: String!) { generateMaya(input: {prompt: $prompt}) { generation {"
+    + GENERATION_FIELDS
+    + "} } }"
+)
+GENERATE_PHOTOSHOOT = (
+    "mutation($style: ID!, $details: String) {"
+    " generatePhotoshoot(input: {styleId: $style, details: $details}) { generation {"
+    + GENERATION_FIELDS
+    + "} } }"
+)
+GENERATION = "query($id: ID!) { node(id: $id) { ... on Generation {" + GENERATION_FIELDS + "} } }"
+GENERATION_UPDATED = (
+    "subscription($id: ID!) { generationUpdated(generationId: $id) {" + GENERATION_FIELDS + "} }"
+)
 TRAINING_PROGRESS = """
 subscription($id: ID) { trainingProgress(trainingJobId: $id) { id status progress error } }
 """
@@ -62,6 +87,41 @@ class Studio:
         body = await self.api.graphql(MODEL, token=token_for(subject))
         model: dict[str, Any] | None = body["data"]["me"]["model"]
         return model
+
+    async def trained(self, subject: str) -> str:
+        """Trains the subject's own model through the fake; its version id."""
+        await self.start_training(subject, make_selfies(10))
+        version: str = await self.fake.play(self.fake.trainings[-1].id)
+        await self.fake.settle()
+        model = await self.model(subject)
+        assert model is not None
+        assert model["status"] == "READY"
+        return version
+
+    async def maya(self, subject: str, prompt: str) -> dict[str, Any]:
+        return await self.api.graphql(
+            GENERATE_MAYA, token=token_for(subject), variables={"prompt": prompt}
+        )
+
+    async def photoshoot(
+        self, subject: str, style: str, details: str | None = None
+    ) -> dict[str, Any]:
+        return await self.api.graphql(
+            GENERATE_PHOTOSHOOT,
+            token=token_for(subject),
+            variables={"style": style, "details": details},
+        )
+
+    async def generation(self, subject: str, generation_id: str) -> dict[str, Any]:
+        body = await self.api.graphql(
+            GENERATION, token=token_for(subject), variables={"id": generation_id}
+        )
+        node: dict[str, Any] = body["data"]["node"]
+        return node
+
+    async def user_id(self, subject: str) -> str:
+        rows = await self.rows("SELECT id FROM users WHERE subject = :s", s=subject)
+        return str(rows[0]["id"])
 
     async def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         async with self.engine.connect() as connection:

@@ -1,0 +1,223 @@
+"""Every generation rule broken once: a coded error, nothing stored, nothing sent."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.fake_replicate import FakeReplicate
+from tests.integration.api import error_codes, token_for
+from tests.integration.studio import GENERATION_UPDATED, Studio, open_studio
+from tests.integration.ws import subscribe
+from tests.selfies import make_selfies
+
+
+def predictions_sent(studio: Studio) -> int:
+    return len(
+        [r for r in studio.fake.requests if (r.method, r.path) == ("POST", "/v1/predictions")]
+    )
+
+
+async def test_without_a_model_generation_is_refused_with_how_to_train(studio: Studio) -> None:
+    body = await studio.maya("alice", "a portrait")
+    shoot = await studio.photoshoot("alice", "editorial-magazine-cover")
+
+    assert error_codes(body) == ["MODEL_NOT_READY"]
+    assert error_codes(shoot) == ["MODEL_NOT_READY"]
+    assert "startTraining" in body["errors"][0]["message"]
+    assert await studio.count("generations") == 0
+    assert studio.fake.requests == []
+
+
+async def test_while_the_first_training_runs_generation_is_refused_with_its_progress(
+    studio: Studio,
+) -> None:
+    await studio.start_training("alice", make_selfies(10))
+    await studio.fake.advance(studio.fake.trainings[-1].id, 400, total=1000)
+    await studio.fake.settle()
+
+    body = await studio.maya("alice", "a portrait")
+
+    assert error_codes(body) == ["MODEL_NOT_READY"]
+    assert "40%" in body["errors"][0]["message"]
+    assert predictions_sent(studio) == 0
+    assert await studio.count("generations") == 0
+
+
+async def test_after_a_failed_training_generation_is_refused(studio: Studio) -> None:
+    await studio.start_training("alice", make_selfies(10))
+    await studio.fake.fail(studio.fake.trainings[-1].id)
+    await studio.fake.settle()
+
+    body = await studio.maya("alice", "a portrait")
+
+    assert error_codes(body) == ["MODEL_NOT_READY"]
+    assert "again" in body["errors"][0]["message"]
+    assert predictions_sent(studio) == 0
+
+
+async def test_an_unusable_version_is_refused(studio: Studio) -> None:
+    studio.fake.drop_version_inputs = {"lora_scale"}
+    await studio.start_training("alice", make_selfies(10))
+    await studio.fake.play(studio.fake.trainings[-1].id)
+    await studio.fake.settle()
+
+    body = await studio.maya("alice", "a portrait")
+
+    assert error_codes(body) == ["MODEL_NOT_READY"]
+    assert "lora_scale" in body["errors"][0]["message"]
+    assert predictions_sent(studio) == 0
+
+
+@pytest.mark.parametrize(
+    ("prompt", "hint"), [("   ", "Write a prompt"), ("x" * 1001, "1000")], ids=["empty", "too-long"]
+)
+async def test_bad_prompts_are_refused(studio: Studio, prompt: str, hint: str) -> None:
+    await studio.trained("alice")
+
+    body = await studio.maya("alice", prompt)
+
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert hint in body["errors"][0]["message"]
+    assert await studio.count("generations") == 0
+    assert predictions_sent(studio) == 0
+
+
+async def test_an_unknown_style_or_long_details_are_refused(studio: Studio) -> None:
+    await studio.trained("alice")
+
+    unknown = await studio.photoshoot("alice", "no-such-style")
+    long_details = await studio.photoshoot("alice", "evening-black-tie", "x" * 301)
+
+    assert error_codes(unknown) == ["NOT_FOUND"]
+    assert error_codes(long_details) == ["BAD_USER_INPUT"]
+    assert await studio.count("generations") == 0
+    assert predictions_sent(studio) == 0
+
+
+async def test_a_trigger_word_already_in_the_prompt_is_not_repeated(studio: Studio) -> None:
+    await studio.trained("alice")
+    user_id = await studio.user_id("alice")
+
+    body = await studio.maya("alice", f"a candid photo of user{user_id} laughing")
+
+    assert body["data"]["generateMaya"]["generation"]["prompt"] == (
+        f"a candid photo of user{user_id} laughing"
+    )
+
+
+async def test_another_users_generation_and_images_are_not_found(studio: Studio) -> None:
+    await studio.trained("alice")
+    body = await studio.maya("alice", "portrait")
+    generation_id = body["data"]["generateMaya"]["generation"]["id"]
+    async with subscribe(
+        studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
+    ) as subscription:
+        await subscription.next()
+        await studio.fake.succeed_prediction(studio.fake.predictions[-1].id)
+        final = await subscription.payloads_until_complete()
+    image_id = final[-1]["data"]["generationUpdated"]["images"][0]["id"]
+    bob = token_for("bob")
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    select = "mutation($id: ID!) { selectImage(id: $id) { id } }"
+
+    for global_id in (generation_id, image_id):
+        assert (await studio.api.graphql(node, token=bob, variables={"id": global_id})) == {
+            "data": {"node": None}
+        }
+    someone_elses = await studio.api.graphql(select, token=bob, variables={"id": image_id})
+    unknown = await studio.api.graphql(select, token=bob, variables={"id": "bm9uZQ"})
+    async with subscribe(studio.origin, bob, GENERATION_UPDATED, {"id": generation_id}) as sub:
+        followed = await sub.next()
+
+    assert error_codes(someone_elses) == error_codes(unknown) == ["NOT_FOUND"]
+    assert someone_elses["errors"][0]["message"] == unknown["errors"][0]["message"]
+    assert error_codes(followed["payload"]) == ["NOT_FOUND"]
+    rows = await studio.rows("SELECT count(*) AS n FROM generated_images WHERE selected")
+    assert rows[0]["n"] == 0
+
+
+async def test_concurrent_generations_beyond_the_active_allowance_are_rate_limited(
+    studio: Studio,
+) -> None:
+    await studio.trained("alice")
+
+    bodies = await asyncio.gather(*(studio.maya("alice", f"portrait {i}") for i in range(5)))
+
+    codes = sorted(error_codes(body)[0] if "errors" in body else "OK" for body in bodies)
+    assert codes == ["OK", "OK", "OK", "RATE_LIMITED", "RATE_LIMITED"]
+    limited = next(body for body in bodies if "errors" in body)
+    assert limited["errors"][0]["extensions"]["retryAfter"] > 0
+    assert await studio.count("generations") == 3
+    assert predictions_sent(studio) == 3
+
+
+async def test_the_daily_allowance_is_enforced_and_failures_give_it_back(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, daily_generation_limit=2
+    ) as studio:
+        await studio.trained("alice")
+        first = await studio.maya("alice", "one")
+        await studio.fake.fail_prediction(studio.fake.predictions[-1].id)
+        await studio.fake.settle()
+        second = await studio.maya("alice", "two")
+        third = await studio.maya("alice", "three")
+        fourth = await studio.maya("alice", "four")
+
+    assert "errors" not in first
+    assert "errors" not in second
+    assert "errors" not in third
+    assert error_codes(fourth) == ["QUOTA_EXCEEDED"]
+    assert fourth["errors"][0]["extensions"]["retryAfter"] > 0
+    assert len(studio.fake.predictions) == 3
+
+
+async def test_the_daily_training_allowance_is_enforced(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, daily_training_limit=1
+    ) as studio:
+        await studio.trained("alice")
+        again = await studio.start_training("alice", make_selfies(10, first_seed=70))
+
+    assert error_codes(again) == ["QUOTA_EXCEEDED"]
+    assert await studio.count("training_jobs") == 1
+    assert len(fake_replicate.trainings) == 1
+
+
+async def test_an_unreachable_provider_fails_the_generation_and_counts_nothing(
+    studio: Studio,
+) -> None:
+    await studio.trained("alice")
+    studio.fake.fail_next("POST", "/predictions", 429, times=10, retry_after=0)
+
+    body = await studio.maya("alice", "portrait")
+
+    assert error_codes(body) == ["UPSTREAM_UNAVAILABLE"]
+    rows = await studio.rows("SELECT status, allowance_returned FROM generations")
+    assert rows == [{"status": "FAILED", "allowance_returned": True}]
+    assert studio.fake.predictions == []
+
+
+async def test_a_generation_whose_answer_was_lost_is_found_by_its_webhook(
+    studio: Studio,
+) -> None:
+    await studio.trained("alice")
+    studio.fake.fail_next("POST", "/predictions", 500, process=True)
+
+    body = await studio.maya("alice", "portrait")
+    generation_id = body["data"]["generateMaya"]["generation"]["id"]
+    async with subscribe(
+        studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
+    ) as subscription:
+        await subscription.next()
+        await studio.fake.succeed_prediction(studio.fake.predictions[-1].id)
+        final = await subscription.payloads_until_complete()
+
+    assert body["data"]["generateMaya"]["generation"]["status"] == "STARTING"
+    assert predictions_sent(studio) == 1
+    assert final[-1]["data"]["generationUpdated"]["status"] == "SUCCEEDED"
