@@ -1,8 +1,8 @@
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.generation.models import (
@@ -13,6 +13,7 @@ from domain.generation.models import (
     Page,
 )
 from domain.generation.parameters import GenerationParameters
+from persistence.repositories.leases import claim_stale
 from persistence.repositories.paging import keyset_page
 from persistence.repositories.user_models import parse_uuid
 from persistence.tables import GenerationRow, table_of
@@ -149,22 +150,12 @@ class SqlGenerationRepository:
     async def claim_stale(
         self, *, silent_for_seconds: float, lease_seconds: float, limit: int
     ) -> list[Generation]:
-        now = func.now()
-        stale = (
-            select(generations.c.id)
-            .where(
-                generations.c.status.in_(_ACTIVE),
-                generations.c.last_heard_at <= now - timedelta(seconds=silent_for_seconds),
-                or_(generations.c.lease_until.is_(None), generations.c.lease_until < now),
-            )
-            .order_by(generations.c.last_heard_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        rows = await claim_stale(
+            self._session,
+            generations,
+            _ACTIVE,
+            silent_for_seconds=silent_for_seconds,
+            lease_seconds=lease_seconds,
+            limit=limit,
         )
-        result = await self._session.execute(
-            update(generations)
-            .where(generations.c.id.in_(stale.scalar_subquery()))
-            .values(lease_until=now + timedelta(seconds=lease_seconds))
-            .returning(generations)
-        )
-        return [_to_generation(row) for row in result]
+        return [_to_generation(row) for row in rows]

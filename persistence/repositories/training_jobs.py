@@ -1,15 +1,16 @@
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import TrainingInProgress
 from domain.generation.models import Page
 from domain.training.models import ACTIVE_TRAINING_STATUSES, TrainingJob, TrainingStatus
+from persistence.repositories.leases import claim_stale
 from persistence.repositories.paging import keyset_page
 from persistence.repositories.user_models import parse_uuid
 from persistence.tables import TrainingJobRow, table_of
@@ -148,22 +149,12 @@ class SqlTrainingJobRepository:
     async def claim_stale(
         self, *, silent_for_seconds: float, lease_seconds: float, limit: int
     ) -> list[TrainingJob]:
-        now = func.now()
-        stale = (
-            select(jobs.c.id)
-            .where(
-                jobs.c.status.in_(_ACTIVE),
-                jobs.c.last_heard_at <= now - timedelta(seconds=silent_for_seconds),
-                or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
-            )
-            .order_by(jobs.c.last_heard_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        rows = await claim_stale(
+            self._session,
+            jobs,
+            _ACTIVE,
+            silent_for_seconds=silent_for_seconds,
+            lease_seconds=lease_seconds,
+            limit=limit,
         )
-        result = await self._session.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(stale.scalar_subquery()))
-            .values(lease_until=now + timedelta(seconds=lease_seconds))
-            .returning(jobs)
-        )
-        return [_to_job(row) for row in result]
+        return [_to_job(row) for row in rows]

@@ -1,12 +1,15 @@
 """Generation end to end through the fake Replicate: exact bodies, images kept, URLs."""
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.fake_replicate import FakeReplicate
 from tests.integration.api import token_for
-from tests.integration.studio import GENERATION_UPDATED, Studio, local
+from tests.integration.studio import GENERATION_UPDATED, Studio, local, open_studio
 from tests.integration.ws import subscribe
 
 LOCKED = {
@@ -228,3 +231,45 @@ async def test_image_urls_refuse_anything_but_their_own_signature(
 
     assert response.status_code == 403
     assert response.content == b"Forbidden"
+
+
+async def test_out_of_order_prediction_webhooks_end_in_the_right_state(studio: Studio) -> None:
+    await studio.trained("alice")
+    studio.fake.reorder_webhooks = True
+    body = await studio.maya("alice", "at the opera")
+    generation_id = body["data"]["generateMaya"]["generation"]["id"]
+    prediction_id = studio.fake.predictions[-1].id
+
+    async with subscribe(
+        studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
+    ) as subscription:
+        await subscription.next()
+        await studio.fake.start_prediction(prediction_id)
+        await studio.fake.succeed_prediction(prediction_id)
+        await studio.fake.settle()
+        final = await subscription.payloads_until_complete()
+
+    assert final[-1]["data"]["generationUpdated"]["status"] == "SUCCEEDED"
+    assert len(final[-1]["data"]["generationUpdated"]["images"]) == 3
+
+
+async def test_lost_prediction_webhooks_are_made_up_for_by_the_reconciler(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, webhook_silence_seconds=0.2
+    ) as studio:
+        await studio.trained("alice")
+        fake_replicate.drop_webhooks = True
+        body = await studio.maya("alice", "in the snow")
+        generation_id = body["data"]["generateMaya"]["generation"]["id"]
+        prediction_id = fake_replicate.predictions[-1].id
+        async with subscribe(
+            studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
+        ) as subscription:
+            await subscription.next()
+            await fake_replicate.succeed_prediction(prediction_id)
+            final = await subscription.payloads_until_complete()
+
+    assert final[-1]["data"]["generationUpdated"]["status"] == "SUCCEEDED"
+    assert fake_replicate.calls("GET", f"/predictions/{prediction_id}")
