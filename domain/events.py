@@ -41,10 +41,6 @@ class EventHub:
             for queue in followers:
                 _offer(queue, None)
 
-    @property
-    def follower_count(self) -> int:
-        return sum(len(followers) for followers in self._followers.values())
-
 
 def _offer(queue: asyncio.Queue[Notice], notice: Notice) -> None:
     if queue.full():

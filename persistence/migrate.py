@@ -26,6 +26,12 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
+async def is_at_head(engine: AsyncEngine) -> tuple[bool, str | None]:
+    """Whether the database answers and is migrated to head; its revision."""
+    current = await current_revision(engine)
+    return current == head_revision(), current
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
         return await connection.run_sync(

@@ -70,7 +70,6 @@ class GenerationConfig:
     allowances: Allowances = field(default_factory=Allowances)
     # A generation still without a prediction after this long was lost mid-start.
     start_grace: timedelta = timedelta(minutes=2)
-    download_attempts: int = 5
 
 
 class GenerationService:

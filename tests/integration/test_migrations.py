@@ -1,5 +1,6 @@
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -7,7 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence import migrate
 from persistence.database import create_engine
+from server.app import create_app
 from tests import postgres
+from tests.integration.harness import make_settings, open_api
 
 
 @pytest.fixture
@@ -67,3 +70,21 @@ async def test_the_tables_match_what_the_code_declares(database_url: str) -> Non
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_readiness_is_refused_while_the_database_is_not_at_head(
+    empty_database: AsyncEngine, data_dir: Path
+) -> None:
+    await migrate.upgrade(empty_database)
+    url = empty_database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    app = create_app(make_settings(url, data_dir), url, migrate_on_start=False)
+    async for api in open_api(app):
+        ready = await api.client.get("/readyz")
+        # As if another release had moved the schema elsewhere.
+        async with empty_database.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+        behind = await api.client.get("/readyz")
+
+    assert ready.status_code == 200
+    assert behind.status_code == 503
+    assert "0002" in behind.json()["reason"]
