@@ -8,6 +8,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from schema import build_schema
+from server.body_limit import BodyLimitMiddleware
 from server.csrf import CsrfPreventionMiddleware
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
@@ -41,6 +42,6 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
-        middleware=[Middleware(CsrfPreventionMiddleware)],
+        middleware=[Middleware(BodyLimitMiddleware), Middleware(CsrfPreventionMiddleware)],
         lifespan=lifespan,
     )

@@ -171,3 +171,35 @@ async def test_health_and_readiness(api: Api) -> None:
     assert health.status_code == 200
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+
+
+async def test_an_oversized_json_body_is_refused(api: Api) -> None:
+    padding = "#" + "x" * (1024 * 1024)
+
+    response = await api.client.post(
+        "/graphql",
+        json={"query": "{ me { id } }" + padding},
+        headers={"Authorization": f"Bearer {token_for('alice')}"},
+    )
+
+    assert response.status_code == 413
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+async def test_an_oversized_body_without_a_declared_length_is_refused(api: Api) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ me { id } }", "padding": "'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = await api.client.post(
+        "/graphql",
+        content=chunks(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token_for('alice')}",
+        },
+    )
+
+    assert response.status_code == 413
