@@ -5,8 +5,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.generation.models import GeneratedImage, Generation, GenerationSource, Page
+from domain.generation.models import GeneratedImage, Generation, GenerationSource
 from domain.generation.parameters import GenerationParameters
+from domain.paging import Page
 from domain.training.models import TrainingJob
 from domain.users.models import User, UserModel
 

@@ -1,7 +1,6 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
 
 from domain.generation.parameters import GenerationParameters
 
@@ -69,12 +68,3 @@ class GeneratedImage:
     height: int | None
     selected: bool
     created_at: datetime
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    has_next: bool

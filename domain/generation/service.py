@@ -15,13 +15,13 @@ from domain.generation.models import (
     Generation,
     GenerationSource,
     GenerationStatus,
-    Page,
 )
 from domain.generation.parameters import GenerationParameters, locked_parameters, prediction_input
 from domain.generation.prompts import maya_prompt, photoshoot_details
 from domain.generation.styles import PhotoshootStyle, StyleCatalogue
 from domain.images import FetchedImage, ImageStorage, OutputFetcher, OutputGone, OutputInvalid
 from domain.images import OutputUnavailable as OutputNotYetAvailable
+from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
 from domain.upstream import (

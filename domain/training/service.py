@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from domain.allowances import Allowances, check_training_allowance, day_start
 from domain.errors import BadUserInput, CapacityReached, NotFound, TrainingInProgress
 from domain.events import EventHub, training_topic
-from domain.generation.models import Page
+from domain.paging import Page
 from domain.ports import UnitOfWork, UnitOfWorkFactory
 from domain.training.models import TrainingJob, TrainingStatus, job_from_snapshot
 from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies

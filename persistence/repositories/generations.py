@@ -10,9 +10,9 @@ from domain.generation.models import (
     Generation,
     GenerationSource,
     GenerationStatus,
-    Page,
 )
 from domain.generation.parameters import GenerationParameters
+from domain.paging import Page
 from persistence.repositories.leases import claim_stale
 from persistence.repositories.paging import keyset_page
 from persistence.repositories.user_models import parse_uuid

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import TrainingInProgress
-from domain.generation.models import Page
+from domain.paging import Page
 from domain.training.models import ACTIVE_TRAINING_STATUSES, TrainingJob, TrainingStatus
 from persistence.repositories.leases import claim_stale
 from persistence.repositories.paging import keyset_page
