@@ -34,6 +34,7 @@ schema: install
 
 bench: install
 	$(BIN)/python -m bench.webhooks
+	$(BIN)/python -m bench.generations
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,6 @@
 """The ports the domain speaks through; persistence and adapters implement them."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -199,4 +199,7 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A unit of work; `read_only` ones only read (no transaction to begin or end)."""
+        ...

@@ -3,8 +3,6 @@
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 
@@ -34,7 +32,3 @@ def create_engine(database_url: str, *, pool_size: int = 20) -> AsyncEngine:
         pool_recycle=3600,
         connect_args={"server_settings": {"application_name": "sselfie"}},
     )
-
-
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

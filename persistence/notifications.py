@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import EventHub, generation_topic, training_topic
 from domain.generation.models import Generation
@@ -25,8 +25,8 @@ RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class SqlEventPublisher:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def training_changed(self, job: TrainingJob) -> None:
         await self._notify(training_topic(job.id), job_snapshot(job))
@@ -37,7 +37,7 @@ class SqlEventPublisher:
 
     async def _notify(self, topic: str, data: dict[str, object]) -> None:
         payload = json.dumps({"topic": topic, "data": data}, separators=(",", ":"))
-        await self._session.execute(select(func.pg_notify(CHANNEL, payload)))
+        await self._connection.execute(select(func.pg_notify(CHANNEL, payload)))
 
 
 class PostgresListener:

@@ -4,23 +4,22 @@ import secrets
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.tables import ServerSecretRow, table_of
 
 server_secrets = table_of(ServerSecretRow)
 
 
-async def shared_secret(sessions: async_sessionmaker[AsyncSession], name: str) -> bytes:
-    async with sessions() as session:
-        await session.execute(
+async def shared_secret(engine: AsyncEngine, name: str) -> bytes:
+    async with engine.begin() as connection:
+        await connection.execute(
             insert(server_secrets)
             .values(name=name, value=secrets.token_bytes(32))
             .on_conflict_do_nothing()
         )
-        value = await session.scalar(
+        value = await connection.scalar(
             select(server_secrets.c.value).where(server_secrets.c.name == name)
         )
-        await session.commit()
     assert isinstance(value, bytes)
     return value

@@ -243,6 +243,8 @@ class GeneratedImageRow(SQLModel, table=True):
             ondelete="CASCADE",
         ),
         sa.CheckConstraint("position >= 0", name="position_not_negative"),
+        # A page's images: its generations' ids, always with their owner's.
+        sa.Index("ix_generated_images_generation_user", "generation_id", "user_id"),
         # One pick per generation.
         sa.Index(
             "uq_generated_images_one_selected",
@@ -256,7 +258,7 @@ class GeneratedImageRow(SQLModel, table=True):
         sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
     )
     generation_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, nullable=False))
-    user_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, index=True))
+    user_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     position: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     storage_key: str = Field(sa_column=sa.Column(sa.String(300), nullable=False, unique=True))
     content_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))

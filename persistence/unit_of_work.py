@@ -1,7 +1,7 @@
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.notifications import SqlEventPublisher
 from persistence.repositories.generations import SqlGenerationRepository
@@ -14,21 +14,27 @@ from persistence.repositories.webhook_deliveries import SqlWebhookDeliveryReposi
 
 
 class SqlUnitOfWork:
-    """One session and its transaction; repositories share it. Rolls back unless committed."""
+    """One connection and its transaction, shared by the repositories (Core statements,
+    no ORM session: rows become domain objects in the repositories). Rolls back unless
+    committed."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
+        self._engine = engine
+        self._read_only = read_only
 
     async def __aenter__(self) -> Self:
-        session = self._session = self._sessions()
-        self.users = SqlUserRepository(session)
-        self.user_models = SqlUserModelRepository(session)
-        self.training_jobs = SqlTrainingJobRepository(session)
-        self.owners = SqlOwnerRepository(session)
-        self.webhook_deliveries = SqlWebhookDeliveryRepository(session)
-        self.generations = SqlGenerationRepository(session)
-        self.images = SqlGeneratedImageRepository(session)
-        self.events = SqlEventPublisher(session)
+        connection = self._connection = await self._engine.connect()
+        if self._read_only:
+            # Reads need no transaction: skipping BEGIN and ROLLBACK saves two round trips.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        self.users = SqlUserRepository(connection)
+        self.user_models = SqlUserModelRepository(connection)
+        self.training_jobs = SqlTrainingJobRepository(connection)
+        self.owners = SqlOwnerRepository(connection)
+        self.webhook_deliveries = SqlWebhookDeliveryRepository(connection)
+        self.generations = SqlGenerationRepository(connection)
+        self.images = SqlGeneratedImageRepository(connection)
+        self.events = SqlEventPublisher(connection)
         return self
 
     async def __aexit__(
@@ -38,9 +44,9 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self._session.rollback()
+            await self._connection.rollback()
         finally:
-            await self._session.close()
+            await self._connection.close()
 
     async def commit(self) -> None:
-        await self._session.commit()
+        await self._connection.commit()

@@ -3,16 +3,10 @@
 from typing import TYPE_CHECKING
 
 from resolvers.context import Info
-from schema.types.generated_image import GeneratedImage
 from schema.types.photoshoot_style import PhotoshootStyle
 
 if TYPE_CHECKING:
     from schema.types.generation import Generation
-
-
-async def resolve_images(root: "Generation", info: Info) -> list[GeneratedImage]:
-    images = await info.context.loaders.images_by_generation.load(root.generation_id)
-    return [GeneratedImage.from_domain(image) for image in images]
 
 
 def resolve_style(root: "Generation", info: Info) -> PhotoshootStyle | None:

@@ -6,9 +6,9 @@ import strawberry
 
 from domain.errors import NotFound
 from resolvers.context import Info
+from resolvers.generation_nodes import with_images
 from schema.node import Node, decode_global_id
 from schema.types.generated_image import GeneratedImage
-from schema.types.generation import Generation
 from schema.types.training_job import TrainingJob
 from schema.types.user import User
 from schema.types.user_model import UserModel
@@ -37,12 +37,14 @@ async def _generation(info: Info, local_id: str) -> Node | None:
         generation = await info.context.services.generation.get_owned(info.context.user, local_id)
     except NotFound:
         return None
-    return Generation.from_domain(generation)
+    [mapped] = await with_images(info, [generation])
+    return mapped
 
 
 async def _generated_image(info: Info, local_id: str) -> Node | None:
     image = await info.context.services.generation.owned_image(info.context.user, local_id)
-    return GeneratedImage.from_domain(image) if image else None
+    urls = info.context.services.image_urls
+    return GeneratedImage.from_domain(image, urls) if image else None
 
 
 _RESOLVERS_BY_TYPE: dict[str, Callable[[Info, str], Awaitable[Node | None]]] = {

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from domain.generation.models import GenerationSource
 from resolvers.context import Info
 from resolvers.cursors import decode_cursor, encode_cursor, page_size
+from resolvers.generation_nodes import with_images
 from schema.types.connections import (
     GenerationConnection,
     GenerationEdge,
@@ -12,7 +13,6 @@ from schema.types.connections import (
     TrainingJobConnection,
     TrainingJobEdge,
 )
-from schema.types.generation import Generation
 from schema.types.training_job import TrainingJob
 from schema.types.user_model import UserModel
 
@@ -39,10 +39,8 @@ async def resolve_generations(
         source=source,
     )
     edges = [
-        GenerationEdge(
-            cursor=encode_cursor(item.created_at, item.id), node=Generation.from_domain(item)
-        )
-        for item in page.items
+        GenerationEdge(cursor=encode_cursor(item.created_at, item.id), node=node)
+        for item, node in zip(page.items, await with_images(info, page.items), strict=True)
     ]
     return GenerationConnection(edges=edges, page_info=_page_info(edges, page.has_next, after))
 

@@ -2,8 +2,9 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -36,12 +37,24 @@ class Schema(strawberry.Schema):
         assign_error_codes(errors, execution_context)
 
 
+def _limit_rules() -> list[type[ASTValidationRule]]:
+    """The depth and alias limits as validation rules, made once.
+
+    Each limiter extension makes a new rule class when built, and the validation
+    cache keys on the rule classes: built per request, no document would ever hit
+    the cache. So the rules are made here once and every request adds the same ones.
+    """
+    return [
+        *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+    ]
+
+
 def build_schema(*, production: bool = False) -> strawberry.Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         partial(ParserCache, maxsize=PARSER_CACHE_SIZE),
-        partial(QueryDepthLimiter, max_depth=MAX_QUERY_DEPTH),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(AddValidationRules, _limit_rules()),
         partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
         SignInGate,
     ]

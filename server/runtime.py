@@ -18,7 +18,7 @@ from domain.users.service import UserService
 from identity.setup import build_token_verifier
 from image_storage import HttpOutputFetcher, LocalImageStorage
 from persistence import migrate
-from persistence.database import asyncpg_dsn, create_engine, create_session_factory
+from persistence.database import asyncpg_dsn, create_engine
 from persistence.notifications import PostgresListener
 from persistence.secrets import shared_secret
 from persistence.unit_of_work import SqlUnitOfWork
@@ -77,10 +77,9 @@ async def open_runtime(
             if migrate_on_start:
                 await migrate.upgrade(engine)
             await listener.start()
-            sessions = create_session_factory(engine)
 
-            def uow() -> SqlUnitOfWork:
-                return SqlUnitOfWork(sessions)
+            def uow(*, read_only: bool = False) -> SqlUnitOfWork:
+                return SqlUnitOfWork(engine, read_only=read_only)
 
             replicate = ReplicateClient(
                 http, base_url=settings.replicate_api_base_url, token=settings.replicate_api_token
@@ -96,7 +95,7 @@ async def open_runtime(
                 HttpOutputFetcher(http),
                 _generation_config(settings),
             )
-            image_urls = ImageUrlSigner(await shared_secret(sessions, "image_urls"))
+            image_urls = ImageUrlSigner(await shared_secret(engine, "image_urls"))
             reconciler = asyncio.create_task(reconcile_forever(training, generation, settings))
             try:
                 yield Runtime(

@@ -121,7 +121,7 @@ class GenerationService:
 
     async def _ready_model(self, user: User) -> UserModel:
         """The user's own usable trained version; anything else is MODEL_NOT_READY."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             model = await uow.user_models.for_user(user.id)
             training = await uow.training_jobs.active_for_user(user.id)
         if (
@@ -203,7 +203,7 @@ class GenerationService:
     # -- reading ---------------------------------------------------------------------------
 
     async def get_owned(self, user: User, generation_id: str) -> Generation:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             generation = await uow.generations.get_owned(user.id, generation_id)
         if generation is None:
             raise NotFound("No such generation among yours.")
@@ -217,13 +217,13 @@ class GenerationService:
         after: tuple[datetime, str] | None,
         source: GenerationSource | None,
     ) -> Page[Generation]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.generations.page(user.id, first=first, after=after, source=source)
 
     async def images_for(
         self, user: User, generation_ids: Sequence[str]
     ) -> dict[str, list[GeneratedImage]]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             images = await uow.images.for_generations(user.id, generation_ids)
         grouped: dict[str, list[GeneratedImage]] = {key: [] for key in generation_ids}
         for image in images:
@@ -239,12 +239,12 @@ class GenerationService:
         return image
 
     async def owned_image(self, user: User, image_id: str) -> GeneratedImage | None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.images.get_owned(user.id, image_id)
 
     async def image(self, image_id: str) -> tuple[GeneratedImage, bytes] | None:
         """A stored image and its bytes, for a URL whose signature was checked."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             image = await uow.images.get(image_id)
         if image is None:
             return None

@@ -201,7 +201,7 @@ class TrainingService:
     # -- following ---------------------------------------------------------------------
 
     async def get_owned(self, user: User, job_id: str) -> TrainingJob:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             job = await uow.training_jobs.get_owned(user.id, job_id)
         if job is None:
             raise NotFound("No such training among yours.")
@@ -210,11 +210,11 @@ class TrainingService:
     async def page(
         self, user: User, *, first: int, after: tuple[datetime, str] | None
     ) -> Page[TrainingJob]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.training_jobs.page(user.id, first=first, after=after)
 
     async def active_for_users(self, user_ids: Sequence[str]) -> dict[str, TrainingJob]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             jobs = await uow.training_jobs.active_for_users(user_ids)
         return {job.user_id: job for job in jobs}
 
@@ -234,7 +234,7 @@ class TrainingService:
     async def _followed_job(self, user: User, job_id: str | None) -> TrainingJob:
         if job_id is not None:
             return await self.get_owned(user, job_id)
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             job = await uow.training_jobs.active_for_user(
                 user.id
             ) or await uow.training_jobs.latest_for_user(user.id)

@@ -55,14 +55,14 @@ class UserService:
             self._by_subject.popitem(last=False)
 
     async def get(self, user_id: str) -> User | None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.users.get(user_id)
 
     async def models_for_users(self, user_ids: Sequence[str]) -> dict[str, UserModel]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             models = await uow.user_models.for_users(user_ids)
         return {model.user_id: model for model in models}
 
     async def owned_model(self, user: User, model_id: str) -> UserModel | None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.user_models.get_owned(user.id, model_id)

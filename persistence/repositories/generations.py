@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.generation.models import (
     ACTIVE_GENERATION_STATUSES,
@@ -44,11 +44,11 @@ def _to_generation(row: Any) -> Generation:
 
 
 class SqlGenerationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def _one(self, query: Select[Any]) -> Generation | None:
-        row = (await self._session.execute(query)).first()
+        row = (await self._connection.execute(query)).first()
         return _to_generation(row) if row else None
 
     async def insert(
@@ -61,7 +61,7 @@ class SqlGenerationRepository:
         prompt: str,
         parameters: GenerationParameters,
     ) -> Generation:
-        result = await self._session.execute(
+        result = await self._connection.execute(
             insert(generations)
             .values(
                 user_id=user_id,
@@ -92,7 +92,7 @@ class SqlGenerationRepository:
         return await self._one(query.with_for_update() if lock else query)
 
     async def save(self, generation: Generation) -> Generation:
-        result = await self._session.execute(
+        result = await self._connection.execute(
             update(generations)
             .where(generations.c.id == uuid.UUID(generation.id))
             .values(
@@ -112,7 +112,7 @@ class SqlGenerationRepository:
         return _to_generation(result.one())
 
     async def count_active(self, user_id: str) -> int:
-        count = await self._session.scalar(
+        count = await self._connection.scalar(
             select(func.count())
             .select_from(generations)
             .where(generations.c.user_id == user_id, generations.c.status.in_(_ACTIVE))
@@ -120,7 +120,7 @@ class SqlGenerationRepository:
         return int(count or 0)
 
     async def count_counted_since(self, user_id: str, moment: datetime) -> int:
-        count = await self._session.scalar(
+        count = await self._connection.scalar(
             select(func.count())
             .select_from(generations)
             .where(
@@ -143,7 +143,9 @@ class SqlGenerationRepository:
         if source is not None:
             query = query.where(generations.c.source == source.value)
         rows = (
-            await self._session.execute(keyset_page(query, generations, first=first, after=after))
+            await self._connection.execute(
+                keyset_page(query, generations, first=first, after=after)
+            )
         ).all()
         return Page([_to_generation(row) for row in rows[:first]], has_next=len(rows) > first)
 
@@ -151,7 +153,7 @@ class SqlGenerationRepository:
         self, *, silent_for_seconds: float, lease_seconds: float, limit: int
     ) -> list[Generation]:
         rows = await claim_stale(
-            self._session,
+            self._connection,
             generations,
             _ACTIVE,
             silent_for_seconds=silent_for_seconds,

@@ -2,9 +2,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Uuid, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.generation.models import GeneratedImage
 from persistence.repositories.user_models import parse_uuid
@@ -29,16 +29,19 @@ def _to_image(row: Any) -> GeneratedImage:
 
 
 class SqlGeneratedImageRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def for_generations(
         self, user_id: str, generation_ids: Sequence[str]
     ) -> list[GeneratedImage]:
         keys = [key for key in map(parse_uuid, generation_ids) if key is not None]
-        rows = await self._session.execute(
+        rows = await self._connection.execute(
             select(images_table)
-            .where(images_table.c.user_id == user_id, images_table.c.generation_id.in_(keys))
+            .where(
+                images_table.c.user_id == user_id,
+                images_table.c.generation_id == any_(bindparam(None, keys, type_=ARRAY(Uuid))),
+            )
             .order_by(images_table.c.generation_id, images_table.c.position)
         )
         return [_to_image(row) for row in rows]
@@ -50,7 +53,7 @@ class SqlGeneratedImageRepository:
         user_id: str,
         images: Sequence[tuple[int, str, str, int | None, int | None]],
     ) -> None:
-        await self._session.execute(
+        await self._connection.execute(
             insert(images_table)
             .values(
                 [
@@ -73,14 +76,14 @@ class SqlGeneratedImageRepository:
         key = parse_uuid(image_id)
         if key is None:
             return None
-        generation_id = await self._session.scalar(
+        generation_id = await self._connection.scalar(
             select(images_table.c.generation_id)
             .where(images_table.c.id == key, images_table.c.user_id == user_id)
             .with_for_update()
         )
         if generation_id is None:
             return None
-        await self._session.execute(
+        await self._connection.execute(
             update(images_table)
             .where(
                 images_table.c.generation_id == generation_id,
@@ -90,7 +93,7 @@ class SqlGeneratedImageRepository:
             )
             .values(selected=False)
         )
-        result = await self._session.execute(
+        result = await self._connection.execute(
             update(images_table)
             .where(images_table.c.id == key, images_table.c.user_id == user_id)
             .values(selected=True)
@@ -103,7 +106,7 @@ class SqlGeneratedImageRepository:
         if key is None:
             return None
         row = (
-            await self._session.execute(select(images_table).where(images_table.c.id == key))
+            await self._connection.execute(select(images_table).where(images_table.c.id == key))
         ).first()
         return _to_image(row) if row else None
 
@@ -114,5 +117,5 @@ class SqlGeneratedImageRepository:
         query = select(images_table).where(
             images_table.c.id == key, images_table.c.user_id == user_id
         )
-        row = (await self._session.execute(query)).first()
+        row = (await self._connection.execute(query)).first()
         return _to_image(row) if row else None

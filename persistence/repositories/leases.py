@@ -6,11 +6,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def claim_stale(
-    session: AsyncSession,
+    connection: AsyncConnection,
     table: sa.Table,
     active_statuses: Sequence[str],
     *,
@@ -35,7 +35,7 @@ async def claim_stale(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    result = await session.execute(
+    result = await connection.execute(
         update(table)
         .where(table.c.id.in_(stale.scalar_subquery()))
         .values(lease_until=now + timedelta(seconds=lease_seconds))

@@ -2,32 +2,33 @@ from collections.abc import Sequence
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from persistence.tables import ReplicateOwnerRow
+from persistence.tables import ReplicateOwnerRow, table_of
+
+owners_table = table_of(ReplicateOwnerRow)
 
 
 class SqlOwnerRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def reserve_model_slot(self, owners: Sequence[str], per_owner: int) -> str | None:
-        await self._session.execute(
-            insert(ReplicateOwnerRow)
+        await self._connection.execute(
+            insert(owners_table)
             .values([{"owner": owner, "model_count": 0} for owner in owners])
             .on_conflict_do_nothing()
         )
         for owner in owners:
             # Atomic: concurrent reservations can never push an owner past its limit.
-            reserved = await self._session.scalar(
-                update(ReplicateOwnerRow)
+            reserved = await self._connection.scalar(
+                update(owners_table)
                 .where(
-                    col(ReplicateOwnerRow.owner) == owner,
-                    col(ReplicateOwnerRow.model_count) < per_owner,
+                    owners_table.c.owner == owner,
+                    owners_table.c.model_count < per_owner,
                 )
-                .values(model_count=col(ReplicateOwnerRow.model_count) + 1)
-                .returning(col(ReplicateOwnerRow.owner))
+                .values(model_count=owners_table.c.model_count + 1)
+                .returning(owners_table.c.owner)
             )
             if reserved is not None:
                 return owner

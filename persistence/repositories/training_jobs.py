@@ -3,13 +3,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, any_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import TrainingInProgress
 from domain.paging import Page
 from domain.training.models import ACTIVE_TRAINING_STATUSES, TrainingJob, TrainingStatus
+from persistence.repositories.arrays import text_array
 from persistence.repositories.leases import claim_stale
 from persistence.repositories.paging import keyset_page
 from persistence.repositories.user_models import parse_uuid
@@ -40,15 +41,15 @@ def _to_job(row: Any) -> TrainingJob:
 
 
 class SqlTrainingJobRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
 
     async def _one(self, query: Select[Any]) -> TrainingJob | None:
-        row = (await self._session.execute(query)).first()
+        row = (await self._connection.execute(query)).first()
         return _to_job(row) if row else None
 
     async def _all(self, query: Select[Any]) -> list[TrainingJob]:
-        return [_to_job(row) for row in await self._session.execute(query)]
+        return [_to_job(row) for row in await self._connection.execute(query)]
 
     async def active_for_user(self, user_id: str) -> TrainingJob | None:
         return await self._one(
@@ -57,7 +58,10 @@ class SqlTrainingJobRepository:
 
     async def active_for_users(self, user_ids: Sequence[str]) -> list[TrainingJob]:
         return await self._all(
-            select(jobs).where(jobs.c.user_id.in_(user_ids), jobs.c.status.in_(_ACTIVE))
+            select(jobs).where(
+                jobs.c.user_id == any_(text_array(user_ids)),
+                jobs.c.status.in_(_ACTIVE),
+            )
         )
 
     async def latest_for_user(self, user_id: str) -> TrainingJob | None:
@@ -70,7 +74,7 @@ class SqlTrainingJobRepository:
 
     async def insert_queued(self, user_id: str, model_id: str, image_count: int) -> TrainingJob:
         try:
-            result = await self._session.execute(
+            result = await self._connection.execute(
                 insert(jobs)
                 .values(
                     user_id=user_id,
@@ -103,7 +107,7 @@ class SqlTrainingJobRepository:
         return await self._one(query.with_for_update() if lock else query)
 
     async def save(self, job: TrainingJob) -> TrainingJob:
-        result = await self._session.execute(
+        result = await self._connection.execute(
             update(jobs)
             .where(jobs.c.id == uuid.UUID(job.id))
             .values(
@@ -126,7 +130,7 @@ class SqlTrainingJobRepository:
         never_reached_replicate = (jobs.c.status == TrainingStatus.FAILED.value) & (
             jobs.c.replicate_training_id.is_(None)
         )
-        count = await self._session.scalar(
+        count = await self._connection.scalar(
             select(func.count())
             .select_from(jobs)
             .where(
@@ -142,7 +146,7 @@ class SqlTrainingJobRepository:
     ) -> Page[TrainingJob]:
         query = select(jobs).where(jobs.c.user_id == user_id)
         rows = (
-            await self._session.execute(keyset_page(query, jobs, first=first, after=after))
+            await self._connection.execute(keyset_page(query, jobs, first=first, after=after))
         ).all()
         return Page([_to_job(row) for row in rows[:first]], has_next=len(rows) > first)
 
@@ -150,7 +154,7 @@ class SqlTrainingJobRepository:
         self, *, silent_for_seconds: float, lease_seconds: float, limit: int
     ) -> list[TrainingJob]:
         rows = await claim_stale(
-            self._session,
+            self._connection,
             jobs,
             _ACTIVE,
             silent_for_seconds=silent_for_seconds,

@@ -1,17 +1,20 @@
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, any_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import TrainingInProgress
 from domain.users.models import ModelStatus, UserModel
-from persistence.tables import UserModelRow
+from persistence.repositories.arrays import text_array
+from persistence.tables import UserModelRow, table_of
+
+models = table_of(UserModelRow)
 
 
-def _to_user_model(row: UserModelRow) -> UserModel:
+def _to_user_model(row: Any) -> UserModel:
     return UserModel(
         id=str(row.id),
         user_id=row.user_id,
@@ -33,12 +36,16 @@ def parse_uuid(value: str) -> uuid.UUID | None:
 
 
 class SqlUserModelRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def _one(self, query: Select[Any]) -> UserModel | None:
+        row = (await self._connection.execute(query)).first()
+        return _to_user_model(row) if row else None
 
     async def for_users(self, user_ids: Sequence[str]) -> list[UserModel]:
-        rows = await self._session.scalars(
-            select(UserModelRow).where(col(UserModelRow.user_id).in_(user_ids))
+        rows = await self._connection.execute(
+            select(models).where(models.c.user_id == any_(text_array(user_ids)))
         )
         return [_to_user_model(row) for row in rows]
 
@@ -46,43 +53,36 @@ class SqlUserModelRepository:
         key = parse_uuid(model_id)
         if key is None:
             return None
-        row = await self._session.scalar(
-            select(UserModelRow).where(
-                col(UserModelRow.id) == key, col(UserModelRow.user_id) == user_id
-            )
+        return await self._one(
+            select(models).where(models.c.id == key, models.c.user_id == user_id)
         )
-        return _to_user_model(row) if row else None
 
     async def for_user(self, user_id: str, *, lock: bool = False) -> UserModel | None:
-        query = select(UserModelRow).where(col(UserModelRow.user_id) == user_id)
-        if lock:
-            query = query.with_for_update()
-        row = await self._session.scalar(query.execution_options(populate_existing=True))
-        return _to_user_model(row) if row else None
+        query = select(models).where(models.c.user_id == user_id)
+        return await self._one(query.with_for_update() if lock else query)
 
     async def create(self, user_id: str, replicate_model_id: str) -> UserModel:
         try:
-            row = await self._session.scalar(
-                insert(UserModelRow)
+            result = await self._connection.execute(
+                insert(models)
                 .values(
                     user_id=user_id,
                     replicate_model_id=replicate_model_id,
                     status=ModelStatus.TRAINING.value,
                 )
-                .returning(UserModelRow)
+                .returning(models)
             )
         except IntegrityError as error:
             # Another request of this user's created it a moment ago: it is starting a training.
             raise TrainingInProgress(
                 "A training of yours is already being started. Follow it with `trainingProgress`."
             ) from error
-        assert row is not None
-        return _to_user_model(row)
+        return _to_user_model(result.one())
 
     async def save(self, model: UserModel) -> UserModel:
-        row = await self._session.scalar(
-            update(UserModelRow)
-            .where(col(UserModelRow.id) == uuid.UUID(model.id))
+        result = await self._connection.execute(
+            update(models)
+            .where(models.c.id == uuid.UUID(model.id))
             .values(
                 status=model.status.value,
                 replicate_version_id=model.replicate_version_id,
@@ -91,8 +91,6 @@ class SqlUserModelRepository:
                 unusable_reason=model.unusable_reason,
                 updated_at=func.now(),
             )
-            .returning(UserModelRow)
-            .execution_options(populate_existing=True)
+            .returning(models)
         )
-        assert row is not None
-        return _to_user_model(row)
+        return _to_user_model(result.one())

@@ -1,5 +1,5 @@
 from resolvers.context import Info
-from schema.types.generation import Generation
+from resolvers.generation_nodes import with_images
 from schema.types.generation_payloads import GenerateMayaInput, GeneratePayload
 
 
@@ -7,4 +7,5 @@ async def generate_maya(info: Info, input: GenerateMayaInput) -> GeneratePayload
     generation = await info.context.services.generation.generate_maya(
         info.context.user, input.prompt
     )
-    return GeneratePayload(generation=Generation.from_domain(generation))
+    [mapped] = await with_images(info, [generation])
+    return GeneratePayload(generation=mapped)

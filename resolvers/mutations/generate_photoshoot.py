@@ -1,5 +1,5 @@
 from resolvers.context import Info
-from schema.types.generation import Generation
+from resolvers.generation_nodes import with_images
 from schema.types.generation_payloads import GeneratePayload, GeneratePhotoshootInput
 
 
@@ -7,4 +7,5 @@ async def generate_photoshoot(info: Info, input: GeneratePhotoshootInput) -> Gen
     generation = await info.context.services.generation.generate_photoshoot(
         info.context.user, str(input.style_id), input.details
     )
-    return GeneratePayload(generation=Generation.from_domain(generation))
+    [mapped] = await with_images(info, [generation])
+    return GeneratePayload(generation=mapped)

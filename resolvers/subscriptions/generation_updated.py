@@ -3,6 +3,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from resolvers.context import Info
+from resolvers.generation_nodes import with_images
 from resolvers.global_ids import local_id
 from schema.types.generation import Generation
 
@@ -15,4 +16,5 @@ async def generation_updated(
     )
     async for generation in follow:
         info.context.renew_loaders()
-        yield Generation.from_domain(generation)
+        [mapped] = await with_images(info, [generation])
+        yield mapped

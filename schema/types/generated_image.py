@@ -3,15 +3,13 @@ from typing import Self
 import strawberry
 
 from domain.generation.models import GeneratedImage as DomainImage
-from resolvers.generated_image import resolve_image_url
+from domain.images import ImageUrlSigner
 from schema.node import Node, encode_global_id
 
 
 @strawberry.type(name="GeneratedImage")
 class GeneratedImage(Node):
-    image_id: strawberry.Private[str]
     url: str = strawberry.field(
-        resolver=resolve_image_url,
         description=(
             "A URL this server controls (not the provider's expiring one), readable by the owner."
         ),
@@ -24,10 +22,10 @@ class GeneratedImage(Node):
     )
 
     @classmethod
-    def from_domain(cls, image: DomainImage) -> Self:
+    def from_domain(cls, image: DomainImage, urls: ImageUrlSigner) -> Self:
         return cls(
             id=encode_global_id("GeneratedImage", image.id),
-            image_id=image.id,
+            url=urls.url(image.id),
             content_type=image.content_type,
             width=image.width,
             height=image.height,

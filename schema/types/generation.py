@@ -5,7 +5,7 @@ import strawberry
 
 from domain.generation.models import Generation as DomainGeneration
 from domain.generation.parameters import GenerationParameters as DomainParameters
-from resolvers.generation import resolve_images, resolve_style
+from resolvers.generation import resolve_style
 from schema.enums import GenerationSource, GenerationStatus
 from schema.node import Node, encode_global_id
 from schema.types.generated_image import GeneratedImage
@@ -30,7 +30,18 @@ class GenerationParameters:
 
     @classmethod
     def from_domain(cls, parameters: DomainParameters) -> Self:
-        return cls(**parameters.as_dict())
+        return cls(
+            guidance=parameters.guidance,
+            num_inference_steps=parameters.num_inference_steps,
+            lora_scale=parameters.lora_scale,
+            num_outputs=parameters.num_outputs,
+            aspect_ratio=parameters.aspect_ratio,
+            output_format=parameters.output_format,
+            output_quality=parameters.output_quality,
+            go_fast=parameters.go_fast,
+            disable_safety_checker=parameters.disable_safety_checker,
+            seed=parameters.seed,
+        )
 
 
 @strawberry.type(name="Generation")
@@ -44,13 +55,13 @@ class Generation(Node):
     style: PhotoshootStyle | None = strawberry.field(resolver=resolve_style)
     status: GenerationStatus
     parameters: GenerationParameters
-    images: list[GeneratedImage] = strawberry.field(resolver=resolve_images)
+    images: list[GeneratedImage]
     error: str | None
     created_at: datetime
     completed_at: datetime | None
 
     @classmethod
-    def from_domain(cls, generation: DomainGeneration) -> Self:
+    def from_domain(cls, generation: DomainGeneration, images: list[GeneratedImage]) -> Self:
         return cls(
             id=encode_global_id("Generation", generation.id),
             generation_id=generation.id,
@@ -59,6 +70,7 @@ class Generation(Node):
             prompt=generation.prompt,
             status=generation.status,
             parameters=GenerationParameters.from_domain(generation.parameters),
+            images=images,
             error=generation.error,
             created_at=generation.created_at,
             completed_at=generation.completed_at,

@@ -118,7 +118,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("storage_key", name="uq_generated_images_storage_key"),
         sa.CheckConstraint("position >= 0", name="ck_generated_images_position_not_negative"),
     )
-    op.create_index("ix_generated_images_user_id", "generated_images", ["user_id"])
+    op.create_index(
+        "ix_generated_images_generation_user", "generated_images", ["generation_id", "user_id"]
+    )
     op.create_index(
         "uq_generated_images_one_selected",
         "generated_images",
