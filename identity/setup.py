@@ -62,9 +62,16 @@ def signing_secret(settings: Settings, *, create: bool) -> str:
     return secret
 
 
-def build_token_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
+def check_sign_in_settings(settings: Settings) -> None:
+    """Refuses unusable sign-in settings (and makes the development secret) up front."""
     if settings.oidc_issuer and settings.auth_jwt_secret:
         raise AuthConfigurationError("Set AUTH_JWT_SECRET or OIDC_ISSUER, not both.")
+    if not settings.oidc_issuer:
+        HmacTokenVerifier(signing_secret(settings, create=True))
+
+
+def build_token_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
+    check_sign_in_settings(settings)
     if settings.oidc_issuer:
         return OidcTokenVerifier(settings.oidc_issuer, http, audience=settings.oidc_audience)
     return HmacTokenVerifier(signing_secret(settings, create=True))

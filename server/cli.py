@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from identity import AuthConfigurationError, issue_token
-from identity.setup import build_token_verifier, signing_secret
+from identity.setup import check_sign_in_settings, signing_secret
 from persistence import migrate
 from persistence.database import create_engine
 from persistence.embedded import EmbeddedPostgres
@@ -25,13 +25,11 @@ def _database_url(settings: Settings) -> str:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import httpx
     import uvicorn
 
     from server.app import create_app
 
-    # Refuse a bad sign-in configuration before anything starts.
-    build_token_verifier(settings, httpx.AsyncClient())
+    check_sign_in_settings(settings)  # before the database or anything else starts
     app = create_app(settings, _database_url(settings))
     uvicorn.run(
         app,
