@@ -54,10 +54,6 @@ class UserService:
         if len(self._by_subject) > self._cache_size:
             self._by_subject.popitem(last=False)
 
-    async def get(self, user_id: str) -> User | None:
-        async with self._uow(read_only=True) as uow:
-            return await uow.users.get(user_id)
-
     async def models_for_users(self, user_ids: Sequence[str]) -> dict[str, UserModel]:
         async with self._uow(read_only=True) as uow:
             models = await uow.user_models.for_users(user_ids)

@@ -23,10 +23,6 @@ class SqlUserRepository:
         row = result.first()
         return _to_user(row) if row else None
 
-    async def get(self, user_id: str) -> User | None:
-        row = (await self._connection.execute(select(users).where(users.c.id == user_id))).first()
-        return _to_user(row) if row else None
-
     async def lock(self, user_id: str) -> None:
         await self._connection.execute(
             select(users.c.id).where(users.c.id == user_id).with_for_update()
