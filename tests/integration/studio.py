@@ -16,6 +16,7 @@ from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.harness import make_settings
 from tests.integration.served import free_port, serve
+from tests.integration.ws import subscribe
 from tests.selfies import make_selfies
 
 START_TRAINING = """
@@ -110,6 +111,27 @@ class Studio:
             GENERATE_PHOTOSHOOT,
             token=token_for(subject),
             variables={"style": style, "details": details},
+        )
+
+    async def follow_until_done(
+        self, subject: str, generation_id: str, *, succeed: bool = True
+    ) -> dict[str, Any]:
+        """Follows the generation (succeeding its prediction at the fake) to its end."""
+        async with subscribe(
+            self.origin, token_for(subject), GENERATION_UPDATED, {"id": generation_id}
+        ) as subscription:
+            await subscription.next()
+            if succeed:
+                await self.fake.succeed_prediction(self.fake.predictions[-1].id)
+            final = await subscription.payloads_until_complete()
+        generation: dict[str, Any] = final[-1]["data"]["generationUpdated"]
+        return generation
+
+    async def generated(self, subject: str, prompt: str) -> dict[str, Any]:
+        """A Maya generation run to SUCCEEDED, as the subscription last showed it."""
+        body = await self.maya(subject, prompt)
+        return await self.follow_until_done(
+            subject, body["data"]["generateMaya"]["generation"]["id"]
         )
 
     async def generation(self, subject: str, generation_id: str) -> dict[str, Any]:

@@ -175,16 +175,8 @@ async def test_outputs_that_expired_before_saving_fail_the_generation(studio: St
 
 async def test_select_image_marks_one_pick_per_generation(studio: Studio) -> None:
     await studio.trained("alice")
-    body = await studio.maya("alice", "golden hour")
-    generation_id = body["data"]["generateMaya"]["generation"]["id"]
-    async with subscribe(
-        studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
-    ) as subscription:
-        await subscription.next()
-        await studio.fake.succeed_prediction(studio.fake.predictions[-1].id)
-        images = (await subscription.payloads_until_complete())[-1]["data"]["generationUpdated"][
-            "images"
-        ]
+    generation = await studio.generated("alice", "golden hour")
+    images = generation["images"]
     select = "mutation($id: ID!) { selectImage(id: $id) { id selected } }"
 
     first = await studio.api.graphql(
@@ -196,7 +188,7 @@ async def test_select_image_marks_one_pick_per_generation(studio: Studio) -> Non
 
     assert first["data"]["selectImage"] == {"id": images[0]["id"], "selected": True}
     assert second["data"]["selectImage"] == {"id": images[2]["id"], "selected": True}
-    after = await studio.generation("alice", generation_id)
+    after = await studio.generation("alice", generation["id"])
     assert [image["selected"] for image in after["images"]] == [False, False, True]
 
 
@@ -208,16 +200,7 @@ async def test_image_urls_refuse_anything_but_their_own_signature(
     studio: Studio, tamper: str
 ) -> None:
     await studio.trained("alice")
-    body = await studio.maya("alice", "studio portrait")
-    generation_id = body["data"]["generateMaya"]["generation"]["id"]
-    async with subscribe(
-        studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
-    ) as subscription:
-        await subscription.next()
-        await studio.fake.succeed_prediction(studio.fake.predictions[-1].id)
-        images = (await subscription.payloads_until_complete())[-1]["data"]["generationUpdated"][
-            "images"
-        ]
+    images = (await studio.generated("alice", "studio portrait"))["images"]
     url = httpx.URL(images[0]["url"])
     other = httpx.URL(images[1]["url"])
     tampered = {

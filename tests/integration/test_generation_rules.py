@@ -109,15 +109,8 @@ async def test_a_trigger_word_already_in_the_prompt_is_not_repeated(studio: Stud
 
 async def test_another_users_generation_and_images_are_not_found(studio: Studio) -> None:
     await studio.trained("alice")
-    body = await studio.maya("alice", "portrait")
-    generation_id = body["data"]["generateMaya"]["generation"]["id"]
-    async with subscribe(
-        studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
-    ) as subscription:
-        await subscription.next()
-        await studio.fake.succeed_prediction(studio.fake.predictions[-1].id)
-        final = await subscription.payloads_until_complete()
-    image_id = final[-1]["data"]["generationUpdated"]["images"][0]["id"]
+    generation = await studio.generated("alice", "portrait")
+    generation_id, image_id = generation["id"], generation["images"][0]["id"]
     bob = token_for("bob")
     node = "query($id: ID!) { node(id: $id) { id } }"
     select = "mutation($id: ID!) { selectImage(id: $id) { id } }"
@@ -210,14 +203,10 @@ async def test_a_generation_whose_answer_was_lost_is_found_by_its_webhook(
     studio.fake.fail_next("POST", "/predictions", 500, process=True)
 
     body = await studio.maya("alice", "portrait")
-    generation_id = body["data"]["generateMaya"]["generation"]["id"]
-    async with subscribe(
-        studio.origin, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
-    ) as subscription:
-        await subscription.next()
-        await studio.fake.succeed_prediction(studio.fake.predictions[-1].id)
-        final = await subscription.payloads_until_complete()
+    final = await studio.follow_until_done(
+        "alice", body["data"]["generateMaya"]["generation"]["id"]
+    )
 
     assert body["data"]["generateMaya"]["generation"]["status"] == "STARTING"
     assert predictions_sent(studio) == 1
-    assert final[-1]["data"]["generationUpdated"]["status"] == "SUCCEEDED"
+    assert final["status"] == "SUCCEEDED"
