@@ -1,10 +1,10 @@
 """Caps request bodies before anything reads them: an upload past the selfie limits, or a
 JSON document no GraphQL operation needs, is refused with 413 while it streams in."""
 
-import json
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.error_responses import send_error
 
 MIB = 1024 * 1024
 MAX_JSON_BYTES = 1 * MIB
@@ -62,24 +62,4 @@ class BodyLimitMiddleware:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "errors": [
-                {
-                    "message": f"The request is larger than {limit // MIB} MB.",
-                    "extensions": {"code": "BAD_USER_INPUT"},
-                }
-            ]
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, 413, f"The request is larger than {limit // MIB} MB.", "BAD_USER_INPUT")

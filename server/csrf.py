@@ -5,10 +5,10 @@ preflight; such a request is refused unless it carries a header only a script
 (after a preflight) could add.
 """
 
-import json
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.error_responses import send_error
 
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
 CSRF_MESSAGE = (
@@ -28,7 +28,7 @@ class CsrfPreventionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not self._allowed(scope):
-            await self._refuse(send)
+            await send_error(send, 400, CSRF_MESSAGE, "BAD_USER_INPUT")
             return
         await self.app(scope, receive, send)
 
@@ -38,20 +38,3 @@ class CsrfPreventionMiddleware:
         if _is_json(headers.get("content-type", "")):
             return True
         return any(headers.get(name, "").strip() for name in PREFLIGHT_HEADERS)
-
-    @staticmethod
-    async def _refuse(send: Send) -> None:
-        body = json.dumps(
-            {"errors": [{"message": CSRF_MESSAGE, "extensions": {"code": "BAD_USER_INPUT"}}]}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
