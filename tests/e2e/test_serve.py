@@ -90,3 +90,17 @@ def test_production_refuses_to_start_without_a_sign_in_mode(
     assert result.returncode == 2
     assert "AUTH_JWT_SECRET" in result.stderr
     assert not (tmp_path / "jwt-secret").exists()
+
+
+async def _open_legacy_connection(url: str) -> None:
+    async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await ws.recv()
+
+
+async def test_the_legacy_graphql_ws_protocol_is_refused(server: ServerProcess) -> None:
+    with pytest.raises(ConnectionClosed) as closed:
+        await _open_legacy_connection(server.ws_url)
+
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4406  # subprotocol not acceptable

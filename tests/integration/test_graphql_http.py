@@ -203,3 +203,14 @@ async def test_an_oversized_body_without_a_declared_length_is_refused(api: Api) 
     )
 
     assert response.status_code == 413
+
+
+async def test_mutations_are_refused_over_get(api: Api) -> None:
+    response = await api.client.get(
+        "/graphql",
+        params={"query": 'mutation { cancelTraining(id: "x") { id } }'},
+        headers={"Authorization": f"Bearer {token_for('alice')}"},
+    )
+
+    assert response.status_code == 400
+    assert "mutations are not allowed" in response.text.lower()
