@@ -21,6 +21,7 @@ from domain.training.models import TrainingJob, job_snapshot
 log = logging.getLogger(__name__)
 
 CHANNEL = "sselfie_events"
+LISTENER_APPLICATION_NAME = "sselfie-listener"
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -63,7 +64,9 @@ class PostgresListener:
         attempt = 0
         while True:
             try:
-                connection = await asyncpg.connect(self._dsn)
+                connection = await asyncpg.connect(
+                    self._dsn, server_settings={"application_name": LISTENER_APPLICATION_NAME}
+                )
             except (OSError, asyncpg.PostgresError) as error:
                 delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
                 log.warning("event listener cannot connect (%s); retrying in %.1fs", error, delay)

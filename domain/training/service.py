@@ -78,7 +78,7 @@ class TrainingService:
 
     async def start(self, user: User, sources: Sequence[SelfieSource]) -> StartedTraining:
         self._replicate.require_configured()
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             if await uow.training_jobs.active_for_user(user.id):
                 raise TrainingInProgress(_in_progress_message())
         selfies = await prepare_selfies(sources)
@@ -315,7 +315,7 @@ class TrainingService:
         version_id = version_id_from(upstream.output_version)
         if upstream.status is not UpstreamStatus.SUCCEEDED or version_id is None:
             return None
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             job = await uow.training_jobs.get(job_id)
             model = await uow.user_models.for_user(job.user_id) if job else None
         if job is None or model is None or job.status.is_terminal:
