@@ -256,3 +256,21 @@ async def test_lost_prediction_webhooks_are_made_up_for_by_the_reconciler(
 
     assert final[-1]["data"]["generationUpdated"]["status"] == "SUCCEEDED"
     assert fake_replicate.calls("GET", f"/predictions/{prediction_id}")
+
+
+async def test_a_failed_download_is_tried_again(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, webhook_silence_seconds=0.2
+    ) as studio:
+        await studio.trained("alice")
+        fake_replicate.fail_next("GET", "/delivery", 503)
+
+        generation = await studio.generated("alice", "under the northern lights")
+
+    downloads = [r for r in fake_replicate.requests if r.path.startswith("/delivery/")]
+    assert generation["status"] == "SUCCEEDED"
+    assert len(generation["images"]) == 3
+    assert [r.status for r in downloads].count(503) == 1
+    assert len(downloads) >= 4
