@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint schema bench clean
+.PHONY: install run test lint schema bench clean chromium graphiql-assets
 
 install: $(INSTALLED)
 
@@ -25,12 +25,37 @@ lint: install
 
 CONTRACT_CHECK := ../shared/tools/check_contract.py
 
-test: lint
+# The client suites (tests/clients): Node 20+ with the locked packages, and Chromium.
+CLIENTS := tests/clients
+CLIENTS_INSTALLED := $(CLIENTS)/node_modules/.installed
+
+$(CLIENTS_INSTALLED): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+		2>/dev/null || { echo "make test needs Node.js 20 or newer (node and npm on PATH)" >&2; exit 1; }
+	cd $(CLIENTS) && npm ci --no-audit --no-fund
+	touch $@
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y --no-install-recommends chromium \
+			|| { apt-get update && apt-get install -y --no-install-recommends chromium; }; \
+		else \
+			echo "make test needs Chromium on PATH as \`chromium\` (Debian/Ubuntu: sudo apt-get install chromium)" >&2; \
+			exit 1; \
+		fi; \
+	}
+
+test: lint $(CLIENTS_INSTALLED) chromium
 	@if [ -f $(CONTRACT_CHECK) ]; then $(BIN)/python $(CONTRACT_CHECK) schema.graphql; fi
 	$(BIN)/pytest
 
 schema: install
 	$(BIN)/sselfie schema --output schema.graphql
+
+graphiql-assets: install
+	$(BIN)/python -m server.graphiql.build_assets
 
 bench: install
 	$(BIN)/python -m bench.webhooks

@@ -280,6 +280,21 @@ class ServerSecretRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_timestamp())
 
 
+class PersistedQueryRow(SQLModel, table=True):
+    """Queries registered by Apollo's automatic persisted queries, by their SHA-256."""
+
+    __tablename__ = "persisted_queries"
+    __table_args__ = (
+        sa.CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_format"),
+        sa.CheckConstraint("length(query) <= 100000", name="query_length"),
+        sa.Index("ix_persisted_queries_created_at", "created_at"),
+    )
+
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    query: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=_timestamp())
+
+
 def table_of(model: type[SQLModel]) -> sa.Table:
     """The Core table behind a model, for statements that skip the ORM."""
     table: sa.Table = model.__table__  # type: ignore[attr-defined]

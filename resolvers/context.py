@@ -44,6 +44,8 @@ class RequestContext:
     request_id: str
     request: Request | WebSocket
     response: Response | WebSocket | None
+    # "scheme://host[:port]" this server is reached at, for absolute URLs.
+    public_origin: str = ""
     credentials: Credentials = field(default_factory=Credentials)
     # Set by Strawberry from the graphql-transport-ws connection_init payload.
     connection_params: dict[str, object] | None = None
@@ -56,6 +58,11 @@ class RequestContext:
         """Fresh DataLoaders: a subscription calls this for every event it sends, since
         one WebSocket context lives for the whole connection and loaders cache."""
         self.loaders = Loaders(self.services, lambda: self.user)
+
+    def image_url(self, image_id: str) -> str:
+        """An absolute, signed, expiring URL of a stored image: a browser on another
+        origin can show it in an `<img>` with no credentials."""
+        return self.public_origin + self.services.image_urls.url(image_id)
 
     @property
     def user(self) -> User:

@@ -14,13 +14,16 @@ async def with_images(info: Info, generations: Sequence[DomainGeneration]) -> li
     Images come with the generations rather than from a resolver of their own: one
     awaited batch for the page instead of an awaitable per generation.
     """
-    urls = info.context.services.image_urls
     batches = await info.context.loaders.images_by_generation.load_many(
         [generation.id for generation in generations]
     )
     return [
         Generation.from_domain(
-            generation, [GeneratedImage.from_domain(image, urls) for image in images]
+            generation,
+            [
+                GeneratedImage.from_domain(image, info.context.image_url(image.id))
+                for image in images
+            ],
         )
         for generation, images in zip(generations, batches, strict=True)
     ]

@@ -1,10 +1,14 @@
-"""`node(id)`: any object the signed-in user owns; null for anything else."""
+"""`node(id)` and `nodes(ids)`: objects the signed-in user owns, by global ID, loaded in
+batches (a type's objects cost one statement however many are asked for)."""
 
+import asyncio
+import re
+import uuid
 from collections.abc import Awaitable, Callable
 
 import strawberry
 
-from domain.errors import NotFound
+from domain.errors import BadUserInput
 from resolvers.context import Info
 from resolvers.generation_nodes import with_images
 from schema.node import Node, decode_global_id
@@ -13,6 +17,9 @@ from schema.types.training_job import TrainingJob
 from schema.types.user import User
 from schema.types.user_model import UserModel
 
+MAX_NODES = 100
+_USER_ID = re.compile(r"[a-z0-9]{1,32}")
+
 
 async def _user(info: Info, local_id: str) -> Node | None:
     user = info.context.user
@@ -20,46 +27,81 @@ async def _user(info: Info, local_id: str) -> Node | None:
 
 
 async def _user_model(info: Info, local_id: str) -> Node | None:
-    model = await info.context.services.users.owned_model(info.context.user, local_id)
+    model = await info.context.loaders.model.load(local_id)
     return UserModel.from_domain(model) if model else None
 
 
 async def _training_job(info: Info, local_id: str) -> Node | None:
-    try:
-        job = await info.context.services.training.get_owned(info.context.user, local_id)
-    except NotFound:
-        return None
-    return TrainingJob.from_domain(job)
+    job = await info.context.loaders.training_job.load(local_id)
+    return TrainingJob.from_domain(job) if job else None
 
 
 async def _generation(info: Info, local_id: str) -> Node | None:
-    try:
-        generation = await info.context.services.generation.get_owned(info.context.user, local_id)
-    except NotFound:
+    generation = await info.context.loaders.generation.load(local_id)
+    if generation is None:
         return None
     [mapped] = await with_images(info, [generation])
     return mapped
 
 
 async def _generated_image(info: Info, local_id: str) -> Node | None:
-    image = await info.context.services.generation.owned_image(info.context.user, local_id)
-    urls = info.context.services.image_urls
-    return GeneratedImage.from_domain(image, urls) if image else None
+    image = await info.context.loaders.image.load(local_id)
+    return GeneratedImage.from_domain(image, info.context.image_url(image.id)) if image else None
 
 
-_RESOLVERS_BY_TYPE: dict[str, Callable[[Info, str], Awaitable[Node | None]]] = {
-    "User": _user,
-    "UserModel": _user_model,
-    "TrainingJob": _training_job,
-    "Generation": _generation,
-    "GeneratedImage": _generated_image,
+def _is_uuid(local_id: str) -> bool:
+    try:
+        uuid.UUID(local_id)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_user_id(local_id: str) -> bool:
+    return _USER_ID.fullmatch(local_id) is not None
+
+
+_Resolver = Callable[[Info, str], Awaitable[Node | None]]
+# Each type: how its objects are found, and what its local ids look like.
+_TYPES: dict[str, tuple[_Resolver, Callable[[str], bool]]] = {
+    "User": (_user, _is_user_id),
+    "UserModel": (_user_model, _is_uuid),
+    "TrainingJob": (_training_job, _is_uuid),
+    "Generation": (_generation, _is_uuid),
+    "GeneratedImage": (_generated_image, _is_uuid),
 }
 
 
-async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
-    decoded = decode_global_id(id)
-    if decoded is None:
+def _parse(global_id: str) -> tuple[_Resolver, str] | None:
+    """How to find the object an ID names, or None if it is not one of our IDs."""
+    decoded = decode_global_id(global_id)
+    if decoded is None or decoded[0] not in _TYPES:
         return None
-    type_name, local_id = decoded
-    resolve = _RESOLVERS_BY_TYPE.get(type_name)
-    return await resolve(info, local_id) if resolve else None
+    resolve, well_formed = _TYPES[decoded[0]]
+    return (resolve, decoded[1]) if well_formed(decoded[1]) else None
+
+
+async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
+    parsed = _parse(id)
+    if parsed is None:
+        return None
+    resolve, local_id = parsed
+    return await resolve(info, local_id)
+
+
+async def resolve_nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    if len(ids) > MAX_NODES:
+        raise BadUserInput(f"`nodes` takes at most {MAX_NODES} ids; {len(ids)} were sent.")
+    parsed = [_parse(global_id) for global_id in ids]
+    malformed = [position for position, found in enumerate(parsed) if found is None]
+    if malformed:
+        raise BadUserInput(
+            f"`nodes`: ids[{malformed[0]}] is not an ID this API gave out "
+            f"({len(malformed)} malformed in all)."
+        )
+    # Resolved together, so each type's DataLoader reads its objects in one batch.
+    return list(
+        await asyncio.gather(
+            *(resolve(info, local_id) for resolve, local_id in filter(None, parsed))
+        )
+    )

@@ -18,7 +18,7 @@ from strawberry.types import ExecutionContext
 
 from schema.enums import ErrorCode
 from schema.errors import assign_error_codes
-from schema.extensions import SignInGate
+from schema.extensions import SignInGate, ValidationErrorCode
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -56,6 +56,7 @@ def build_schema(*, production: bool = False) -> strawberry.Schema:
         partial(ParserCache, maxsize=PARSER_CACHE_SIZE),
         partial(AddValidationRules, _limit_rules()),
         partial(ValidationCache, maxsize=VALIDATION_CACHE_SIZE),
+        ValidationErrorCode,
         SignInGate,
     ]
     if production:

@@ -4,7 +4,7 @@ import logging
 import uuid
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.types import ExecutionContext
 
 from domain.errors import DomainError, ErrorCode
@@ -26,11 +26,15 @@ def assign_error_codes(
         if error.extensions and "code" in error.extensions:
             continue
         original = error.original_error
-        if isinstance(original, DomainError):
+        if isinstance(error, GraphQLSyntaxError):
+            # Apollo Server's code for a document that does not parse (or is too long).
+            error.extensions = {"code": ErrorCode.GRAPHQL_PARSE_FAILED.value}
+        elif isinstance(original, DomainError):
             error.message = original.message
             error.extensions = {"code": original.code.value, **original.details()}
         elif original is None or isinstance(original, GraphQLError):
-            # Parsing, validation and variable coercion: the client's document is wrong.
+            # Variable coercion: the client's variables are wrong. (Validation errors
+            # arrive coded by ValidationErrorCode.)
             error.extensions = {"code": ErrorCode.BAD_USER_INPUT.value}
         else:
             _mask(error, _request_id(execution_context))

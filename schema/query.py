@@ -1,7 +1,7 @@
 import strawberry
 
 from resolvers.me import resolve_me
-from resolvers.node import resolve_node
+from resolvers.node import resolve_node, resolve_nodes
 from resolvers.photoshoot_styles import resolve_photoshoot_styles
 from schema.node import Node
 from schema.types.photoshoot_style import PhotoshootStyle
@@ -14,6 +14,12 @@ class Query:
     node: Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object the signed-in user owns, by global ID; null for anything else.",
+    )
+    nodes: list[Node | None] = strawberry.field(
+        resolver=resolve_nodes,
+        description=(
+            "Several objects by global ID, in the order asked; null for each the user does not own."
+        ),
     )
     photoshoot_styles: list[PhotoshootStyle] = strawberry.field(
         resolver=resolve_photoshoot_styles, description="The curated photoshoot styles."

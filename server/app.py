@@ -9,7 +9,9 @@ from starlette.routing import Route, WebSocketRoute
 
 from schema import build_schema
 from server.body_limit import BodyLimitMiddleware
+from server.cors import ApiCorsMiddleware
 from server.csrf import CsrfPreventionMiddleware
+from server.graphiql import graphiql_routes
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.images import serve_image
@@ -22,7 +24,9 @@ def create_app(
     settings: Settings, database_url: str, *, migrate_on_start: bool = True
 ) -> Starlette:
     view = GraphQLView(
-        build_schema(production=settings.is_production), production=settings.is_production
+        build_schema(production=settings.is_production),
+        production=settings.is_production,
+        allowed_origins=settings.cors_allowed_origins,
     )
 
     @asynccontextmanager
@@ -41,7 +45,14 @@ def create_app(
             Route("/images/{image_id}", serve_image, methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            # GraphiQL's scripts and stylesheets: only where GraphiQL is served.
+            *([] if settings.is_production else graphiql_routes()),
         ],
-        middleware=[Middleware(BodyLimitMiddleware), Middleware(CsrfPreventionMiddleware)],
+        middleware=[
+            # Outermost, so that refusals by the others still carry CORS headers.
+            Middleware(ApiCorsMiddleware, allowed_origins=settings.cors_allowed_origins),
+            Middleware(BodyLimitMiddleware),
+            Middleware(CsrfPreventionMiddleware),
+        ],
         lifespan=lifespan,
     )

@@ -29,7 +29,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from server.app import create_app
 
-    check_sign_in_settings(settings)  # before the database or anything else starts
+    # Checked before the database or anything else starts.
+    if problems := settings.deployment_problems():
+        for problem in problems:
+            log.error("%s", problem)
+        return 2
+    check_sign_in_settings(settings)
     app = create_app(settings, _database_url(settings))
     uvicorn.run(
         app,

@@ -20,12 +20,14 @@ from image_storage import HttpOutputFetcher, LocalImageStorage
 from persistence import migrate
 from persistence.database import asyncpg_dsn, create_engine
 from persistence.notifications import PostgresListener
+from persistence.persisted_queries import SqlPersistedQueryStore
 from persistence.secrets import shared_secret
 from persistence.unit_of_work import SqlUnitOfWork
 from replicate_client import ReplicateClient, WebhookSecret
 from resolvers.context import Services
 from server.authentication import Authenticator
 from server.background import reconcile_forever
+from server.persisted_queries import PersistedQueries
 from settings import Settings
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -40,6 +42,7 @@ class Runtime:
     authenticator: Authenticator
     webhook_secret: WebhookSecret
     events: EventHub
+    persisted_queries: PersistedQueries
 
 
 def _allowances(settings: Settings) -> Allowances:
@@ -110,6 +113,7 @@ async def open_runtime(
                     authenticator=Authenticator(build_token_verifier(settings, http), users),
                     webhook_secret=WebhookSecret(replicate, settings.replicate_webhook_secret),
                     events=events,
+                    persisted_queries=PersistedQueries(SqlPersistedQueryStore(engine)),
                 )
             finally:
                 reconciler.cancel()

@@ -1,5 +1,6 @@
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
         default=None, validation_alias="REPLICATE_WEBHOOK_SECRET"
     )
     public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
+    cors_allowed_origins_text: str = Field(default="", validation_alias="CORS_ALLOWED_ORIGINS")
 
     max_active_generations: int = Field(default=3, ge=1, validation_alias="MAX_ACTIVE_GENERATIONS")
     daily_generation_limit: int = Field(
@@ -70,21 +72,84 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @property
-    def is_production(self) -> bool:
-        return self.env is Environment.PRODUCTION
-
-    @property
     def replicate_owners(self) -> tuple[str, ...]:
         """Where new users' models go, in order of preference."""
         extra = [owner.strip() for owner in self.replicate_extra_owners.split(",")]
         owners = [self.replicate_owner, *(owner for owner in extra if owner)]
         return tuple(dict.fromkeys(owners))
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _an_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"PUBLIC_BASE_URL must be an http(s) URL, not {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("cors_allowed_origins_text")
+    @classmethod
+    def _exact_origins(cls, value: str) -> str:
+        for origin in _split(value):
+            if origin != "*" and normalize_origin(origin) != origin:
+                raise ValueError(
+                    f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin such as "
+                    "https://app.example.com (scheme, lowercase host, port if not the "
+                    "default; no path, no trailing slash)"
+                )
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        """The exact origins whose pages may call the API; `*` for any (development only)."""
+        return tuple(dict.fromkeys(_split(self.cors_allowed_origins_text)))
+
     @property
     def replicate_webhook_url(self) -> str | None:
         if self.public_base_url is None:
             return None
-        return self.public_base_url.rstrip("/") + "/webhooks/replicate"
+        return self.public_base_url + "/webhooks/replicate"
+
+    def deployment_problems(self) -> list[str]:
+        """What makes these settings unfit to serve with, in words naming the variable."""
+        problems = []
+        if self.is_production and self.public_base_url is None:
+            problems.append(
+                "SSELFIE_ENV=production needs PUBLIC_BASE_URL (this server's public URL): "
+                "image URLs and Replicate's webhooks are built from it."
+            )
+        if self.is_production and "*" in self.cors_allowed_origins:
+            problems.append(
+                "CORS_ALLOWED_ORIGINS=* is refused in production: list the exact origins "
+                "of the web apps that call this API."
+            )
+        return problems
+
+
+def _split(origins: str) -> list[str]:
+    return [origin.strip() for origin in origins.split(",") if origin.strip()]
+
+
+def normalize_origin(origin: str) -> str | None:
+    """`scheme://host[:port]` as browsers send it in `Origin`, or None if it is not one."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path or parts.query or parts.fragment or parts.username is not None:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default_port = 443 if parts.scheme == "https" else 80
+    suffix = f":{port}" if port is not None and port != default_port else ""
+    return f"{parts.scheme}://{host}{suffix}"
 
 
 def load_settings(**overrides: object) -> Settings:

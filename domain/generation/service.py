@@ -238,9 +238,19 @@ class GenerationService:
             await uow.commit()
         return image
 
-    async def owned_image(self, user: User, image_id: str) -> GeneratedImage | None:
+    async def owned_by_ids(
+        self, user: User, generation_ids: Sequence[str]
+    ) -> dict[str, Generation]:
+        """The user's own generations among `generation_ids`, by id; others' are absent."""
         async with self._uow(read_only=True) as uow:
-            return await uow.images.get_owned(user.id, image_id)
+            generations = await uow.generations.owned_by_ids(user.id, generation_ids)
+        return {generation.id: generation for generation in generations}
+
+    async def owned_images(self, user: User, image_ids: Sequence[str]) -> dict[str, GeneratedImage]:
+        """The user's own images among `image_ids`, by id; others' are absent."""
+        async with self._uow(read_only=True) as uow:
+            images = await uow.images.owned_by_ids(user.id, image_ids)
+        return {image.id: image for image in images}
 
     async def image(self, image_id: str) -> tuple[GeneratedImage, bytes] | None:
         """A stored image and its bytes, for a URL whose signature was checked."""

@@ -213,6 +213,12 @@ class TrainingService:
         async with self._uow(read_only=True) as uow:
             return await uow.training_jobs.page(user.id, first=first, after=after)
 
+    async def owned_by_ids(self, user: User, job_ids: Sequence[str]) -> dict[str, TrainingJob]:
+        """The user's own trainings among `job_ids`, by id; others' are simply absent."""
+        async with self._uow(read_only=True) as uow:
+            jobs = await uow.training_jobs.owned_by_ids(user.id, job_ids)
+        return {job.id: job for job in jobs}
+
     async def active_for_users(self, user_ids: Sequence[str]) -> dict[str, TrainingJob]:
         async with self._uow(read_only=True) as uow:
             jobs = await uow.training_jobs.active_for_users(user_ids)

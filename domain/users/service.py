@@ -59,6 +59,8 @@ class UserService:
             models = await uow.user_models.for_users(user_ids)
         return {model.user_id: model for model in models}
 
-    async def owned_model(self, user: User, model_id: str) -> UserModel | None:
+    async def owned_models(self, user: User, model_ids: Sequence[str]) -> dict[str, UserModel]:
+        """The user's own models among `model_ids`, by id; others' are simply absent."""
         async with self._uow(read_only=True) as uow:
-            return await uow.user_models.get_owned(user.id, model_id)
+            models = await uow.user_models.owned_by_ids(user.id, model_ids)
+        return {model.id: model for model in models}

@@ -15,3 +15,14 @@ def text_array(values: Sequence[str]) -> BindParameter[Any]:
 
 def uuid_array(values: Sequence[uuid.UUID]) -> BindParameter[Any]:
     return bindparam(None, list(values), type_=ARRAY(Uuid()))
+
+
+def uuid_keys(ids: Sequence[str]) -> list[uuid.UUID]:
+    """The ids that are UUIDs, as UUIDs (any other id names no row)."""
+    keys = []
+    for value in ids:
+        try:
+            keys.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return keys

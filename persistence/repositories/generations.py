@@ -1,8 +1,9 @@
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, any_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.generation.models import (
@@ -13,6 +14,7 @@ from domain.generation.models import (
 )
 from domain.generation.parameters import GenerationParameters
 from domain.paging import Page
+from persistence.repositories.arrays import uuid_array, uuid_keys
 from persistence.repositories.leases import claim_stale
 from persistence.repositories.paging import keyset_page
 from persistence.repositories.user_models import parse_uuid
@@ -83,6 +85,15 @@ class SqlGenerationRepository:
         return await self._one(
             select(generations).where(generations.c.id == key, generations.c.user_id == user_id)
         )
+
+    async def owned_by_ids(self, user_id: str, generation_ids: Sequence[str]) -> list[Generation]:
+        rows = await self._connection.execute(
+            select(generations).where(
+                generations.c.id == any_(uuid_array(uuid_keys(generation_ids))),
+                generations.c.user_id == user_id,
+            )
+        )
+        return [_to_generation(row) for row in rows]
 
     async def get(self, generation_id: str, *, lock: bool = False) -> Generation | None:
         key = parse_uuid(generation_id)

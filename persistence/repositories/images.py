@@ -2,11 +2,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Uuid, any_, bindparam, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import any_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.generation.models import GeneratedImage
+from persistence.repositories.arrays import uuid_array, uuid_keys
 from persistence.repositories.user_models import parse_uuid
 from persistence.tables import GeneratedImageRow, table_of
 
@@ -35,12 +36,11 @@ class SqlGeneratedImageRepository:
     async def for_generations(
         self, user_id: str, generation_ids: Sequence[str]
     ) -> list[GeneratedImage]:
-        keys = [key for key in map(parse_uuid, generation_ids) if key is not None]
         rows = await self._connection.execute(
             select(images_table)
             .where(
                 images_table.c.user_id == user_id,
-                images_table.c.generation_id == any_(bindparam(None, keys, type_=ARRAY(Uuid))),
+                images_table.c.generation_id == any_(uuid_array(uuid_keys(generation_ids))),
             )
             .order_by(images_table.c.generation_id, images_table.c.position)
         )
@@ -101,6 +101,15 @@ class SqlGeneratedImageRepository:
         )
         return _to_image(result.one())
 
+    async def owned_by_ids(self, user_id: str, image_ids: Sequence[str]) -> list[GeneratedImage]:
+        rows = await self._connection.execute(
+            select(images_table).where(
+                images_table.c.id == any_(uuid_array(uuid_keys(image_ids))),
+                images_table.c.user_id == user_id,
+            )
+        )
+        return [_to_image(row) for row in rows]
+
     async def get(self, image_id: str) -> GeneratedImage | None:
         key = parse_uuid(image_id)
         if key is None:
@@ -108,14 +117,4 @@ class SqlGeneratedImageRepository:
         row = (
             await self._connection.execute(select(images_table).where(images_table.c.id == key))
         ).first()
-        return _to_image(row) if row else None
-
-    async def get_owned(self, user_id: str, image_id: str) -> GeneratedImage | None:
-        key = parse_uuid(image_id)
-        if key is None:
-            return None
-        query = select(images_table).where(
-            images_table.c.id == key, images_table.c.user_id == user_id
-        )
-        row = (await self._connection.execute(query)).first()
         return _to_image(row) if row else None

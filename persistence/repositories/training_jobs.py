@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.errors import TrainingInProgress
 from domain.paging import Page
 from domain.training.models import ACTIVE_TRAINING_STATUSES, TrainingJob, TrainingStatus
-from persistence.repositories.arrays import text_array
+from persistence.repositories.arrays import text_array, uuid_array, uuid_keys
 from persistence.repositories.leases import claim_stale
 from persistence.repositories.paging import keyset_page
 from persistence.repositories.user_models import parse_uuid
@@ -98,6 +98,13 @@ class SqlTrainingJobRepository:
         if key is None:
             return None
         return await self._one(select(jobs).where(jobs.c.id == key, jobs.c.user_id == user_id))
+
+    async def owned_by_ids(self, user_id: str, job_ids: Sequence[str]) -> list[TrainingJob]:
+        return await self._all(
+            select(jobs).where(
+                jobs.c.id == any_(uuid_array(uuid_keys(job_ids))), jobs.c.user_id == user_id
+            )
+        )
 
     async def get(self, job_id: str, *, lock: bool = False) -> TrainingJob | None:
         key = parse_uuid(job_id)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import TrainingInProgress
 from domain.users.models import ModelStatus, UserModel
-from persistence.repositories.arrays import text_array
+from persistence.repositories.arrays import text_array, uuid_array, uuid_keys
 from persistence.tables import UserModelRow, table_of
 
 models = table_of(UserModelRow)
@@ -49,13 +49,13 @@ class SqlUserModelRepository:
         )
         return [_to_user_model(row) for row in rows]
 
-    async def get_owned(self, user_id: str, model_id: str) -> UserModel | None:
-        key = parse_uuid(model_id)
-        if key is None:
-            return None
-        return await self._one(
-            select(models).where(models.c.id == key, models.c.user_id == user_id)
+    async def owned_by_ids(self, user_id: str, model_ids: Sequence[str]) -> list[UserModel]:
+        rows = await self._connection.execute(
+            select(models).where(
+                models.c.id == any_(uuid_array(uuid_keys(model_ids))), models.c.user_id == user_id
+            )
         )
+        return [_to_user_model(row) for row in rows]
 
     async def for_user(self, user_id: str, *, lock: bool = False) -> UserModel | None:
         query = select(models).where(models.c.user_id == user_id)

@@ -9,4 +9,4 @@ async def select_image(info: Info, id: strawberry.ID) -> GeneratedImage:
     image = await info.context.services.generation.select_image(
         info.context.user, local_id(id, "GeneratedImage")
     )
-    return GeneratedImage.from_domain(image, info.context.services.image_urls)
+    return GeneratedImage.from_domain(image, info.context.image_url(image.id))

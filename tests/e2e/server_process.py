@@ -26,7 +26,15 @@ def sselfie_env(data_dir: Path, **extra: str) -> dict[str, str]:
         key: value
         for key, value in os.environ.items()
         if key
-        not in {"DATABASE_URL", "AUTH_JWT_SECRET", "OIDC_ISSUER", "OIDC_AUDIENCE", "SSELFIE_ENV"}
+        not in {
+            "DATABASE_URL",
+            "AUTH_JWT_SECRET",
+            "OIDC_ISSUER",
+            "OIDC_AUDIENCE",
+            "SSELFIE_ENV",
+            "PUBLIC_BASE_URL",
+            "CORS_ALLOWED_ORIGINS",
+        }
     }
     env["SSELFIE_DATA_DIR"] = str(data_dir)
     env.update(extra)

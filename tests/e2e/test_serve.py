@@ -83,13 +83,46 @@ async def test_a_websocket_without_valid_credentials_is_closed(
 def test_production_refuses_to_start_without_a_sign_in_mode(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = sselfie_env(tmp_path, DATABASE_URL=database_url, SSELFIE_ENV="production")
+    env = sselfie_env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        SSELFIE_ENV="production",
+        PUBLIC_BASE_URL="https://api.example.com",
+    )
 
     result = run_sselfie("serve", "--port", "0", env=env)
 
     assert result.returncode == 2
     assert "AUTH_JWT_SECRET" in result.stderr
     assert not (tmp_path / "jwt-secret").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({}, "PUBLIC_BASE_URL"),
+        (
+            {"PUBLIC_BASE_URL": "https://api.example.com", "CORS_ALLOWED_ORIGINS": "*"},
+            "CORS_ALLOWED_ORIGINS",
+        ),
+    ],
+)
+def test_production_refuses_to_start_with_unfit_browser_settings(
+    database_url: str, tmp_path: Path, extra: dict[str, str], named: str
+) -> None:
+    env = sselfie_env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        SSELFIE_ENV="production",
+        AUTH_JWT_SECRET="a-production-secret-of-at-least-32-characters",
+        **extra,
+    )
+
+    result = run_sselfie("serve", "--port", "0", env=env)
+
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "Uvicorn running" not in result.stderr
 
 
 async def _open_legacy_connection(url: str) -> None:

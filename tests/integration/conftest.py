@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.app import create_app
-from settings import Settings
+from settings import Environment, Settings
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api
 from tests.integration.harness import make_settings, open_api
@@ -23,6 +23,15 @@ async def api(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Api]:
     async for opened in open_api(
         create_app(settings, settings.database_url, migrate_on_start=False)
     ):
+        yield opened
+
+
+@pytest.fixture
+async def production_api(
+    database_url: str, data_dir: Path, engine: AsyncEngine
+) -> AsyncIterator[Api]:
+    settings = make_settings(database_url, data_dir, env=Environment.PRODUCTION)
+    async for opened in open_api(create_app(settings, database_url, migrate_on_start=False)):
         yield opened
 
 

@@ -121,7 +121,7 @@ async def test_images_are_kept_and_served_after_the_provider_deletes_them(studio
     for image in images:
         assert (image["contentType"], image["selected"]) == ("image/png", False)
         assert (image["width"], image["height"]) == (880, 1184)  # 3:4 at one megapixel
-        assert image["url"].startswith("/images/")
+        assert image["url"].startswith(f"{studio.origin}/images/")
         response = await studio.api.client.get(image["url"])
         assert response.status_code == 200
         assert response.headers["content-type"] == "image/png"

@@ -1,27 +1,12 @@
 """The HTTP surface: CSRF, GraphiQL, limits, error codes, health."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.users.service import UserService
 from schema.build import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_TOKENS
-from server.app import create_app
-from settings import Environment
 from tests.integration.api import Api, error_codes, token_for
-from tests.integration.harness import make_settings, open_api
-
-
-@pytest.fixture
-async def production_api(
-    database_url: str, data_dir: Path, engine: AsyncEngine
-) -> AsyncIterator[Api]:
-    settings = make_settings(database_url, data_dir, env=Environment.PRODUCTION)
-    async for opened in open_api(create_app(settings, database_url, migrate_on_start=False)):
-        yield opened
-
 
 MULTIPART_QUERY = {"operations": '{"query": "{ me { id } }", "variables": {}}', "map": "{}"}
 
@@ -79,14 +64,14 @@ async def test_production_serves_no_graphiql_introspection_or_suggestions(
 
     assert page.status_code != 200 or "graphiql" not in page.text.lower()
     assert introspection["data"] is None
-    assert set(error_codes(introspection)) == {"BAD_USER_INPUT"}
+    assert set(error_codes(introspection)) == {"GRAPHQL_VALIDATION_FAILED"}
     assert "Did you mean" not in typo["errors"][0]["message"]
 
 
 async def test_development_suggests_field_names(api: Api) -> None:
     typo = await api.graphql("{ mee { id } }", token=token_for("alice"))
 
-    assert error_codes(typo) == ["BAD_USER_INPUT"]
+    assert error_codes(typo) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "Did you mean" in typo["errors"][0]["message"]
 
 
@@ -121,7 +106,7 @@ async def test_too_deep_queries_are_refused(api: Api) -> None:
     deepest_allowed = await api.graphql(_nested(MAX_QUERY_DEPTH), token=token_for("alice"))
 
     assert too_deep.get("data") is None
-    assert set(error_codes(too_deep)) == {"BAD_USER_INPUT"}
+    assert set(error_codes(too_deep)) == {"GRAPHQL_VALIDATION_FAILED"}
     assert _depth_errors(too_deep)
     assert not _depth_errors(deepest_allowed)
 
@@ -131,7 +116,7 @@ async def test_too_many_aliases_are_refused(api: Api) -> None:
 
     body = await api.graphql(f"{{ {aliases} }}", token=token_for("alice"))
 
-    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "aliases" in body["errors"][0]["message"]
 
 
@@ -140,7 +125,7 @@ async def test_too_many_tokens_are_refused(api: Api) -> None:
 
     body = await api.graphql(f"{{ me {{ {fields} }} }}", token=token_for("alice"))
 
-    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert error_codes(body) == ["GRAPHQL_PARSE_FAILED"]
     assert "tokens" in body["errors"][0]["message"]
 
 
