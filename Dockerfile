@@ -4,7 +4,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /opt/sselfie
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY settings ./settings
 COPY server ./server
 COPY identity ./identity
@@ -15,7 +15,8 @@ COPY resolvers ./resolvers
 COPY replicate_client ./replicate_client
 COPY image_storage ./image_storage
 RUN /opt/sselfie/bin/pip install --no-cache-dir --upgrade pip \
- && /opt/sselfie/bin/pip install --no-cache-dir .
+ && /opt/sselfie/bin/pip install --no-cache-dir --require-hashes -r requirements.lock \
+ && /opt/sselfie/bin/pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim AS runtime
 RUN useradd --create-home --uid 10001 sselfie
