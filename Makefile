@@ -17,7 +17,7 @@ $(INSTALLED): pyproject.toml requirements-dev.lock | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-LOCK_OPTIONS := --quiet --generate-hashes --no-emit-index-url --no-emit-find-links \
+LOCK_OPTIONS := --quiet --no-header --generate-hashes --no-emit-index-url --no-emit-find-links \
 	--strip-extras --allow-unsafe
 
 # Re-resolves both lock files from pyproject.toml (after changing a dependency there).
