@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from identity import AuthConfigurationError, issue_token
 from identity.setup import check_sign_in_settings, signing_secret
 from persistence import migrate
@@ -112,7 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        result: int = args.run(load_settings(), args)
+        settings = load_settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            log.error("%s", problem["msg"])
+        return 2
+    try:
+        result: int = args.run(settings, args)
     except AuthConfigurationError as error:
         log.error("%s", error)
         return 2

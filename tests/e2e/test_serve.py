@@ -105,6 +105,13 @@ def test_production_refuses_to_start_without_a_sign_in_mode(
             {"PUBLIC_BASE_URL": "https://api.example.com", "CORS_ALLOWED_ORIGINS": "*"},
             "CORS_ALLOWED_ORIGINS",
         ),
+        (
+            {
+                "PUBLIC_BASE_URL": "https://api.example.com",
+                "CORS_ALLOWED_ORIGINS": "https://app.example.com/",
+            },
+            "CORS_ALLOWED_ORIGINS",
+        ),
     ],
 )
 def test_production_refuses_to_start_with_unfit_browser_settings(
