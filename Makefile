@@ -24,7 +24,7 @@ LOCK_OPTIONS := --quiet --no-header --generate-hashes --no-emit-index-url --no-e
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile $(LOCK_OPTIONS) --output-file=requirements.lock pyproject.toml
-	$(BIN)/pip-compile $(LOCK_OPTIONS) --extra=dev --output-file=requirements-dev.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_OPTIONS) --extra=dev --extra=embedded --output-file=requirements-dev.lock pyproject.toml
 
 run: install
 	$(BIN)/sselfie serve

@@ -1,14 +1,20 @@
-"""The embedded PostgreSQL (the `pgserver` package) used when DATABASE_URL is unset."""
+"""The embedded PostgreSQL (the optional `pgserver` package) used when DATABASE_URL is unset.
+
+Development and tests only: it comes with `pip install sselfie[embedded]`, which `make run`
+and `make test` install, and production refuses to start without DATABASE_URL.
+"""
 
 import logging
 from pathlib import Path
 from typing import Any
 
-from pgserver.postgres_server import get_server
-
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "sselfie"
+
+
+class EmbeddedPostgresMissing(RuntimeError):
+    """`pgserver` is not installed: the message says what to do instead."""
 
 
 class EmbeddedPostgres:
@@ -22,6 +28,13 @@ class EmbeddedPostgres:
         self.pgdata = (data_dir / "postgres").resolve()
 
     def start(self, database: str = DATABASE_NAME) -> str:
+        try:
+            from pgserver.postgres_server import get_server
+        except ImportError as error:
+            raise EmbeddedPostgresMissing(
+                "DATABASE_URL is unset and the embedded PostgreSQL is not installed: set "
+                "DATABASE_URL, or install it with `pip install 'sselfie[embedded]'`."
+            ) from error
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._server: Any = get_server(self.pgdata)
         exists = self._server.psql(

@@ -13,15 +13,21 @@ from identity import AuthConfigurationError, issue_token
 from identity.setup import check_sign_in_settings, signing_secret
 from persistence import migrate
 from persistence.database import create_engine
-from persistence.embedded import EmbeddedPostgres
+from persistence.embedded import EmbeddedPostgres, EmbeddedPostgresMissing
 from settings import Settings, load_settings
 
 log = logging.getLogger("sselfie")
 
 
+class _Refused(Exception):
+    """The command cannot run with these settings; the message names what to set."""
+
+
 def _database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
+    if settings.is_production:
+        raise _Refused("SSELFIE_ENV=production needs DATABASE_URL.")
     log.info("DATABASE_URL is unset: using the embedded PostgreSQL under %s", settings.data_dir)
     return EmbeddedPostgres(settings.data_dir).start()
 
@@ -121,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.run(settings, args)
-    except AuthConfigurationError as error:
+    except (AuthConfigurationError, EmbeddedPostgresMissing, _Refused) as error:
         log.error("%s", error)
         return 2
     return result

@@ -1,9 +1,12 @@
+import os
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_OUTPUT_HOSTS = "replicate.delivery,*.replicate.delivery"
 
 
 class Environment(StrEnum):
@@ -25,6 +28,8 @@ class Settings(BaseSettings):
     auth_jwt_secret: str | None = Field(default=None, validation_alias="AUTH_JWT_SECRET")
     oidc_issuer: str | None = Field(default=None, validation_alias="OIDC_ISSUER")
     oidc_audience: str | None = Field(default=None, validation_alias="OIDC_AUDIENCE")
+    auth_jwt_issuer: str | None = Field(default=None, validation_alias="AUTH_JWT_ISSUER")
+    auth_jwt_audience: str | None = Field(default=None, validation_alias="AUTH_JWT_AUDIENCE")
 
     replicate_api_token: str | None = Field(default=None, validation_alias="REPLICATE_API_TOKEN")
     replicate_api_base_url: str = Field(
@@ -37,6 +42,9 @@ class Settings(BaseSettings):
     )
     replicate_webhook_secret: str | None = Field(
         default=None, validation_alias="REPLICATE_WEBHOOK_SECRET"
+    )
+    replicate_output_hosts_text: str = Field(
+        default=DEFAULT_OUTPUT_HOSTS, validation_alias="REPLICATE_OUTPUT_HOSTS"
     )
     public_base_url: str | None = Field(default=None, validation_alias="PUBLIC_BASE_URL")
     cors_allowed_origins_text: str = Field(default="", validation_alias="CORS_ALLOWED_ORIGINS")
@@ -54,6 +62,10 @@ class Settings(BaseSettings):
         default=60.0, ge=0, validation_alias="WEBHOOK_SILENCE_SECONDS"
     )
 
+    image_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=64, validation_alias="IMAGE_WORKERS"
+    )
+
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=8000, ge=0, le=65535, validation_alias="PORT")
 
@@ -62,6 +74,8 @@ class Settings(BaseSettings):
         "auth_jwt_secret",
         "oidc_issuer",
         "oidc_audience",
+        "auth_jwt_issuer",
+        "auth_jwt_audience",
         "replicate_api_token",
         "replicate_webhook_secret",
         "public_base_url",
@@ -110,6 +124,16 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys(_split(self.cors_allowed_origins_text)))
 
     @property
+    def replicate_output_hosts(self) -> tuple[str, ...]:
+        """Hosts generated images may be fetched from (`*.example.com` for subdomains).
+
+        Replicate's API host is always among them: it serves outputs too.
+        """
+        api_host = urlsplit(self.replicate_api_base_url).hostname
+        hosts = [host.lower() for host in _split(self.replicate_output_hosts_text)]
+        return tuple(dict.fromkeys([*hosts, *([api_host.lower()] if api_host else [])]))
+
+    @property
     def replicate_webhook_url(self) -> str | None:
         if self.public_base_url is None:
             return None
@@ -127,6 +151,17 @@ class Settings(BaseSettings):
             problems.append(
                 "CORS_ALLOWED_ORIGINS=* is refused in production: list the exact origins "
                 "of the web apps that call this API."
+            )
+        if self.is_production and self.database_url is None:
+            problems.append(
+                "SSELFIE_ENV=production needs DATABASE_URL: the embedded PostgreSQL is for "
+                "development and tests only."
+            )
+        if self.is_production and self.oidc_issuer and self.oidc_audience is None:
+            problems.append(
+                "SSELFIE_ENV=production with OIDC_ISSUER needs OIDC_AUDIENCE (this API's "
+                "client id or audience): without it, tokens the issuer made for any other "
+                "application would be accepted."
             )
         return problems
 

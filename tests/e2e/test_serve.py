@@ -132,6 +132,44 @@ def test_production_refuses_to_start_with_unfit_browser_settings(
     assert "Uvicorn running" not in result.stderr
 
 
+PRODUCTION_READY = {
+    "SSELFIE_ENV": "production",
+    "PUBLIC_BASE_URL": "https://api.example.com",
+    "AUTH_JWT_SECRET": "a-production-secret-of-at-least-32-characters",
+}
+
+
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("migrate",)])
+def test_production_never_runs_on_the_embedded_database(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    env = sselfie_env(tmp_path, **PRODUCTION_READY)
+
+    result = run_sselfie(*command, env=env)
+
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+    assert not (tmp_path / "postgres").exists()
+
+
+def test_production_with_an_oidc_issuer_needs_its_audience(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = sselfie_env(
+        tmp_path,
+        DATABASE_URL=database_url,
+        SSELFIE_ENV="production",
+        PUBLIC_BASE_URL="https://api.example.com",
+        OIDC_ISSUER="https://issuer.example.com",
+    )
+
+    result = run_sselfie("serve", "--port", "0", env=env)
+
+    assert result.returncode == 2
+    assert "OIDC_AUDIENCE" in result.stderr
+    assert "Uvicorn running" not in result.stderr
+
+
 async def _open_legacy_connection(url: str) -> None:
     async with websockets.connect(url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))

@@ -23,12 +23,16 @@ def _pinned(lock: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("lock", "groups"),
-    [("requirements.lock", ["runtime"]), ("requirements-dev.lock", ["runtime", "dev"])],
+    [
+        ("requirements.lock", ["runtime"]),
+        ("requirements-dev.lock", ["runtime", "dev", "embedded"]),
+    ],
 )
 def test_every_dependency_is_pinned_with_hashes(lock: str, groups: list[str]) -> None:
     wanted = {
         "runtime": PROJECT["dependencies"],
         "dev": PROJECT["optional-dependencies"]["dev"],
+        "embedded": PROJECT["optional-dependencies"]["embedded"],
     }
     text = (ROOT / lock).read_text()
     pinned = _pinned(lock)
@@ -45,3 +49,10 @@ def test_the_runtime_lock_agrees_with_the_development_lock() -> None:
     runtime, development = _pinned("requirements.lock"), _pinned("requirements-dev.lock")
 
     assert {name: development[name] for name in runtime} == runtime
+
+
+def test_production_installs_neither_the_embedded_database_nor_unused_packages() -> None:
+    runtime = _pinned("requirements.lock")
+
+    assert "pgserver" not in runtime
+    assert "authlib" not in runtime
