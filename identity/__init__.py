@@ -6,6 +6,7 @@ from identity.tokens import (
     InvalidToken,
     OidcTokenVerifier,
     TokenVerifier,
+    VerifiedToken,
     issue_token,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "InvalidToken",
     "OidcTokenVerifier",
     "TokenVerifier",
+    "VerifiedToken",
     "issue_token",
 ]

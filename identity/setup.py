@@ -66,12 +66,25 @@ def check_sign_in_settings(settings: Settings) -> None:
     """Refuses unusable sign-in settings (and makes the development secret) up front."""
     if settings.oidc_issuer and settings.auth_jwt_secret:
         raise AuthConfigurationError("Set AUTH_JWT_SECRET or OIDC_ISSUER, not both.")
+    if settings.oidc_issuer and (settings.auth_jwt_issuer or settings.auth_jwt_audience):
+        raise AuthConfigurationError(
+            "AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE are for HS256 tokens: with OIDC_ISSUER "
+            "set OIDC_AUDIENCE instead."
+        )
     if not settings.oidc_issuer:
-        HmacTokenVerifier(signing_secret(settings, create=True))
+        _hmac_verifier(settings)
+
+
+def _hmac_verifier(settings: Settings) -> HmacTokenVerifier:
+    return HmacTokenVerifier(
+        signing_secret(settings, create=True),
+        issuer=settings.auth_jwt_issuer,
+        audience=settings.auth_jwt_audience,
+    )
 
 
 def build_token_verifier(settings: Settings, http: httpx.AsyncClient) -> TokenVerifier:
     check_sign_in_settings(settings)
     if settings.oidc_issuer:
         return OidcTokenVerifier(settings.oidc_issuer, http, audience=settings.oidc_audience)
-    return HmacTokenVerifier(signing_secret(settings, create=True))
+    return _hmac_verifier(settings)

@@ -32,10 +32,18 @@ class Credentials:
     user: User | None = None
     presented: bool = False
     problem: str | None = None
+    # The token's expiry (seconds since the epoch), when it was accepted.
+    expires_at: float | None = None
 
     @property
     def rejected(self) -> bool:
         return self.presented and self.user is None
+
+    def seconds_left(self, now: float) -> float:
+        """How long these credentials stay valid from `now` (0 when expired or absent)."""
+        if self.user is None or self.expires_at is None:
+            return 0.0
+        return max(self.expires_at - now, 0.0)
 
 
 @dataclass

@@ -24,12 +24,12 @@ class Authenticator:
         if token is None:
             return Credentials(presented=True, problem="expected `Bearer <token>`")
         try:
-            subject = await self._verifier.verify(token)
-            user = await self._users.sign_in(subject)
+            verified = await self._verifier.verify(token)
+            user = await self._users.sign_in(verified.subject)
         except (InvalidToken, Unauthenticated) as error:
             log.info("rejected credentials: %s", error)
             return Credentials(presented=True, problem=str(error))
-        return Credentials(user=user, presented=True)
+        return Credentials(user=user, presented=True, expires_at=verified.expires_at)
 
 
 def _bearer_token(authorization: str) -> str | None:

@@ -74,7 +74,14 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     secret = signing_secret(settings, create=True)
-    print(issue_token(secret, args.subject, ttl_seconds=args.ttl))
+    token = issue_token(
+        secret,
+        args.subject,
+        ttl_seconds=args.ttl,
+        issuer=settings.auth_jwt_issuer,
+        audience=settings.auth_jwt_audience,
+    )
+    print(token)
     return 0
 
 

@@ -2,6 +2,8 @@ import asyncio
 import base64
 import json
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -10,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.app import create_app
 from settings import Settings
 from tests.integration.api import Api, error_codes, token_for
-from tests.integration.harness import open_api
+from tests.integration.harness import make_settings, open_api
 
 ME = "{ me { id model { status } } }"
+JWT_ISSUER = "https://sselfie.test"
+JWT_AUDIENCE = "sselfie-api"
 
 
 async def count_users(engine: AsyncEngine) -> int:
@@ -110,3 +114,41 @@ async def test_user_ids_are_short_lowercase_letters_and_digits(
     assert len(user_id) == 10
     assert user_id.isalnum()
     assert user_id == user_id.lower()
+
+
+@pytest.fixture
+async def strict_api(database_url: str, data_dir: Path, engine: AsyncEngine) -> AsyncIterator[Api]:
+    settings = make_settings(
+        database_url, data_dir, auth_jwt_issuer=JWT_ISSUER, auth_jwt_audience=JWT_AUDIENCE
+    )
+    async for opened in open_api(create_app(settings, database_url, migrate_on_start=False)):
+        yield opened
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {},
+        {"aud": JWT_AUDIENCE},
+        {"iss": JWT_ISSUER},
+        {"iss": "https://elsewhere.test", "aud": JWT_AUDIENCE},
+        {"iss": JWT_ISSUER, "aud": "another-api"},
+    ],
+    ids=["neither", "no-iss", "no-aud", "other-iss", "other-aud"],
+)
+async def test_with_auth_jwt_issuer_and_audience_other_tokens_are_refused(
+    strict_api: Api, engine: AsyncEngine, claims: dict[str, str]
+) -> None:
+    body = await strict_api.graphql(ME, token=token_for("alice", **claims))
+
+    assert error_codes(body) == ["UNAUTHENTICATED"]
+    assert await count_users(engine) == 0
+
+
+async def test_with_auth_jwt_issuer_and_audience_a_matching_token_signs_in(
+    strict_api: Api, engine: AsyncEngine
+) -> None:
+    body = await strict_api.graphql(ME, token=token_for("alice", iss=JWT_ISSUER, aud=JWT_AUDIENCE))
+
+    assert body["data"]["me"]["id"]
+    assert await count_users(engine) == 1

@@ -41,23 +41,48 @@ def _timeout() -> asyncio.Timeout:
 
 
 @asynccontextmanager
-async def subscribe(
-    origin: str, token: str, query: str, variables: dict[str, Any] | None = None
-) -> AsyncIterator[Subscription]:
+async def raw_connection(origin: str) -> AsyncIterator[Any]:
+    """A graphql-transport-ws socket to the server, not yet initialised."""
     url = origin.replace("http://", "ws://") + "/graphql"
     async with websockets.connect(url, subprotocols=[PROTOCOL]) as connection:  # type: ignore[list-item]
+        yield connection
+
+
+@asynccontextmanager
+async def connect(origin: str, token: str) -> AsyncIterator[Any]:
+    """A graphql-transport-ws connection the server has acknowledged."""
+    async with raw_connection(origin) as connection:
         await connection.send(
             json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
         )
-        ack = json.loads(await connection.recv())
+        async with _timeout():
+            ack = json.loads(await connection.recv())
         assert ack["type"] == "connection_ack", ack
-        await connection.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": query, "variables": variables or {}},
-                }
-            )
-        )
+        yield connection
+
+
+async def send_subscribe(
+    connection: Any, operation_id: str, query: str, variables: dict[str, Any] | None = None
+) -> None:
+    payload = {"query": query, "variables": variables or {}}
+    await connection.send(json.dumps({"id": operation_id, "type": "subscribe", "payload": payload}))
+
+
+async def until_closed(connection: Any) -> list[dict[str, Any]]:
+    """Every message received until the server closes the socket (`connection.close_code`)."""
+    messages: list[dict[str, Any]] = []
+    async with _timeout():
+        try:
+            while True:
+                messages.append(json.loads(await connection.recv()))
+        except websockets.ConnectionClosed:
+            return messages
+
+
+@asynccontextmanager
+async def subscribe(
+    origin: str, token: str, query: str, variables: dict[str, Any] | None = None
+) -> AsyncIterator[Subscription]:
+    async with connect(origin, token) as connection:
+        await send_subscribe(connection, "1", query, variables)
         yield Subscription(connection, "1")
