@@ -45,9 +45,14 @@ class OutputInvalid(OutputFetchError):
     """Not an allowed image, not the expected type, or too large: do not retry."""
 
 
+class OutputRefused(OutputInvalid):
+    """The URL, or a redirect, leads off the hosts outputs may come from: do not retry."""
+
+
 class OutputFetcher(Protocol):
     async def fetch(self, url: str, *, expected_type: str | None = None) -> FetchedImage:
-        """The image at `url`; raises OutputGone, OutputUnavailable or OutputInvalid."""
+        """The image at `url`; raises OutputGone, OutputUnavailable or OutputInvalid
+        (OutputRefused, when `url` or a redirect leads off the allowed hosts)."""
         ...
 
 
@@ -107,6 +112,10 @@ class ImageUrlSigner:
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             return False
         return self._clock() <= int(expires)
+
+    def seconds_left(self, expires: str) -> int:
+        """Whole seconds until a verified URL's `expires`, never more (0 once past)."""
+        return max(int(expires) - math.ceil(self._clock()), 0)
 
     def _expiry(self) -> int:
         now = math.ceil(self._clock())

@@ -1,8 +1,10 @@
-"""`OutputFetcher` over HTTP: a provider's output, checked to be the image it claims to be."""
+"""`OutputFetcher` over HTTP: a provider's output, from an allowed host, checked to be the
+image it claims to be."""
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -13,8 +15,13 @@ from domain.images import (
     FetchedImage,
     OutputGone,
     OutputInvalid,
+    OutputRefused,
     OutputUnavailable,
 )
+from image_storage.hosts import OutputHosts, Resolve, system_resolve
+from image_storage.transport import checked_client
+
+log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
@@ -29,21 +36,26 @@ _HEADERS = {"Accept-Encoding": "identity"}
 class HttpOutputFetcher:
     """Downloads with a GET of the given URL (following at most five redirects).
 
-    The body is streamed and abandoned as soon as it exceeds `max_bytes`; the Content-Type
-    must be an allowed image type (and `expected_type` when given); the bytes must then
-    decode, in full, as that type with at most `max_pixels` pixels. `timeout` overrides the
-    client's own. Give it a client without credentials: they would reach the file's host.
+    The URL and every redirect must lead to one of `hosts` (OutputRefused otherwise, before
+    any request to it); the client is expected to check the addresses it connects to, as
+    `open_output_fetcher`'s does. The body is streamed and abandoned as soon as it exceeds
+    `max_bytes`; the Content-Type must be an allowed image type (and `expected_type` when
+    given); the bytes must then decode, in full, as that type with at most `max_pixels`
+    pixels. `timeout` overrides the client's own. Give it a client without credentials:
+    they would reach the file's host.
     """
 
     def __init__(
         self,
         http: httpx.AsyncClient,
+        hosts: OutputHosts,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout: httpx.Timeout | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self._http = http
+        self._hosts = hosts
         self._max_bytes = max_bytes
         self._timeout = timeout
         self._max_pixels = max_pixels
@@ -51,7 +63,11 @@ class HttpOutputFetcher:
     async def fetch(self, url: str, *, expected_type: str | None = None) -> FetchedImage:
         if expected_type is not None and expected_type not in ALLOWED_IMAGE_TYPES:
             raise ValueError(f"Not an allowed image type: {expected_type!r}")
-        content, content_type = await self._download(_parse_url(url), expected_type)
+        try:
+            content, content_type = await self._download(_parse_url(url), expected_type)
+        except OutputRefused as refusal:
+            log.warning("refused to fetch an output: %s", refusal)
+            raise
         width, height = await asyncio.to_thread(
             _dimensions, content, content_type, self._max_pixels
         )
@@ -86,6 +102,7 @@ class HttpOutputFetcher:
             await response.aclose()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
+        self._hosts.check_host(request.url.raw_host.decode("ascii"))
         return await self._http.send(request, stream=True, follow_redirects=False)
 
     def _check_declared_length(self, response: httpx.Response) -> None:
@@ -102,6 +119,24 @@ class HttpOutputFetcher:
                 raise OutputInvalid(f"The output is larger than {self._max_bytes} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+@asynccontextmanager
+async def open_output_fetcher(
+    hosts: Iterable[str],
+    *,
+    http_timeout: httpx.Timeout,
+    limits: httpx.Limits,
+    resolve: Resolve = system_resolve,
+) -> AsyncIterator[HttpOutputFetcher]:
+    """A fetcher from `hosts` (`*.suffix` for subdomains) over a client of its own, which
+    connects only to addresses it has checked: public ones, or any for a host listed
+    exactly."""
+    allowed = OutputHosts(hosts)
+    async with checked_client(
+        allowed, http_timeout=http_timeout, limits=limits, resolve=resolve
+    ) as http:
+        yield HttpOutputFetcher(http, allowed)
 
 
 def _parse_url(url: str) -> httpx.URL:

@@ -1,13 +1,16 @@
-"""Opaque keyset cursors: base64url of "<created_at ISO>|<uuid>"."""
+"""Opaque keyset cursors: base64url of "<created_at ISO, UTC>|<uuid>"."""
 
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from domain.errors import BadUserInput
 
 MAX_PAGE_SIZE = 100
+# A cursor this server gives out is about 84 characters; anything much longer is not one.
+MAX_CURSOR_LENGTH = 200
+_NOT_A_CURSOR = "`after` is not a cursor this server gave out."
 
 
 def encode_cursor(created_at: datetime, row_id: str) -> str:
@@ -16,14 +19,26 @@ def encode_cursor(created_at: datetime, row_id: str) -> str:
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """The position in `cursor`; BadUserInput for anything this server did not give out."""
     if cursor is None:
         return None
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise BadUserInput(_NOT_A_CURSOR)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, row_id = raw.partition("|")
-        return datetime.fromisoformat(moment), str(uuid.UUID(row_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise BadUserInput("`after` is not a cursor this server gave out.") from error
+        moment, separator, row_id = _unwrap(cursor).partition("|")
+        created_at = datetime.fromisoformat(moment)
+        if not separator or created_at.tzinfo is None:
+            raise ValueError("not a cursor")
+        # Only the UTC moment is compared in SQL; converting here keeps an offset that
+        # leaves datetime's range an input error rather than a crash in the driver.
+        return created_at.astimezone(UTC), str(uuid.UUID(row_id))
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as error:
+        raise BadUserInput(_NOT_A_CURSOR) from error
+
+
+def _unwrap(cursor: str) -> str:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
 
 
 def page_size(first: int | None, *, default: int) -> int:

@@ -18,7 +18,7 @@ from strawberry.types import ExecutionContext
 
 from schema.enums import ErrorCode
 from schema.errors import assign_error_codes
-from schema.extensions import SignInGate, ValidationErrorCode
+from schema.extensions import IntrospectionDepthRule, SignInGate, ValidationErrorCode
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -43,10 +43,13 @@ def _limit_rules() -> list[type[ASTValidationRule]]:
     Each limiter extension makes a new rule class when built, and the validation
     cache keys on the rule classes: built per request, no document would ever hit
     the cache. So the rules are made here once and every request adds the same ones.
+    Strawberry's depth limit skips introspection fields, so a second one counts them.
+    (graphql-core's own rules already cap nesting introspection's lists.)
     """
     return [
         *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
         *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+        IntrospectionDepthRule,
     ]
 
 

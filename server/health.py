@@ -1,5 +1,10 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
 
+In production readiness says only ready or not: the reason (exception classes, migration
+ids) goes to the log, where operators look, not to whoever can reach the probe.
+"""
+
+import logging
 from typing import cast
 
 from starlette.requests import Request
@@ -8,6 +13,8 @@ from starlette.responses import JSONResponse
 from persistence import migrate
 from server.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
@@ -15,19 +22,21 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     runtime = cast(Runtime, request.app.state.runtime)
+    production = runtime.settings.is_production
     try:
         at_head, current = await migrate.is_at_head(runtime.engine)
     except Exception as error:  # any failure means "not ready"
-        return JSONResponse(
-            {"status": "unavailable", "reason": f"database unreachable: {type(error).__name__}"},
-            status_code=503,
-        )
+        log.warning("not ready: database unreachable: %r", error)
+        return _unavailable(f"database unreachable: {type(error).__name__}", production)
     if not at_head:
-        return JSONResponse(
-            {
-                "status": "unavailable",
-                "reason": f"migrations at {current}, head is {migrate.head_revision()}",
-            },
-            status_code=503,
-        )
-    return JSONResponse({"status": "ready", "migration": current})
+        reason = f"migrations at {current}, head is {migrate.head_revision()}"
+        log.warning("not ready: %s", reason)
+        return _unavailable(reason, production)
+    return JSONResponse(
+        {"status": "ready"} if production else {"status": "ready", "migration": current}
+    )
+
+
+def _unavailable(reason: str, production: bool) -> JSONResponse:
+    body = {"status": "unavailable"} if production else {"status": "unavailable", "reason": reason}
+    return JSONResponse(body, status_code=503)

@@ -26,11 +26,13 @@ async def serve_image(request: Request) -> Response:
     if found is None:
         return FORBIDDEN
     image, content = found
+    # A cached copy must not outlive the URL: past its expiry the URL answers 403.
+    max_age = runtime.services.image_urls.seconds_left(expires or "0")
     return Response(
         content,
         media_type=image.content_type,
         headers={
-            "Cache-Control": "private, max-age=3600, immutable",
+            "Cache-Control": f"private, max-age={max_age}, immutable",
             "X-Content-Type-Options": "nosniff",
         },
     )

@@ -37,6 +37,8 @@ def sselfie_env(data_dir: Path, **extra: str) -> dict[str, str]:
         }
     }
     env["SSELFIE_DATA_DIR"] = str(data_dir)
+    # The fake Replicate serves its outputs on loopback, which only an exact entry allows.
+    env["REPLICATE_OUTPUT_HOSTS"] = "127.0.0.1,localhost"
     env.update(extra)
     return env
 

@@ -3,8 +3,10 @@
 from collections.abc import AsyncIterator
 
 import pytest
+from graphql import get_introspection_query
 
 from domain.users.service import UserService
+from persistence import migrate
 from schema.build import MAX_ALIASES, MAX_QUERY_DEPTH, MAX_TOKENS
 from tests.integration.api import Api, error_codes, token_for
 
@@ -111,6 +113,56 @@ async def test_too_deep_queries_are_refused(api: Api) -> None:
     assert not _depth_errors(deepest_allowed)
 
 
+@pytest.mark.parametrize("type_depth", [7, 9])
+async def test_the_standard_introspection_queries_are_answered(api: Api, type_depth: int) -> None:
+    # As GraphiQL 3 and Apollo's tools send it (graphql-js' getIntrospectionQuery).
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+        type_depth=type_depth,
+    )
+
+    body = await api.graphql(query)
+
+    assert "errors" not in body, body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+def _of_types(levels: int) -> str:
+    return "{ ofType " * levels + "{ name }" + " }" * levels
+
+
+DEEP_INTROSPECTION = {
+    "30 levels of __schema": "{ __schema { types { fields { type " + _of_types(26) + " } } } }",
+    "30 levels of __type": '{ __type(name: "User") { fields { type ' + _of_types(27) + " } } }",
+    "30 levels through fragments": (
+        "{ __schema { types { ...F } } } fragment F on __Type { fields { type { ...R } } }"
+        " fragment R on __Type " + _of_types(26)
+    ),
+}
+
+
+@pytest.mark.parametrize("query", DEEP_INTROSPECTION.values(), ids=DEEP_INTROSPECTION.keys())
+async def test_deep_introspection_is_refused(api: Api, query: str) -> None:
+    body = await api.graphql(query)
+
+    assert body.get("data") is None
+    assert set(error_codes(body)) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert any("depth" in error["message"] for error in body["errors"]), body
+
+
+async def test_nested_introspection_lists_are_refused(api: Api) -> None:
+    body = await api.graphql(
+        "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    )
+
+    assert body.get("data") is None
+    assert error_codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
 async def test_too_many_aliases_are_refused(api: Api) -> None:
     aliases = " ".join(f"a{i}: me {{ id }}" for i in range(MAX_ALIASES + 1))
 
@@ -156,6 +208,43 @@ async def test_health_and_readiness(api: Api) -> None:
     assert health.status_code == 200
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+
+
+async def test_readiness_in_production_reveals_no_internals(
+    production_api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ready = await production_api.client.get("/readyz")
+
+    async def behind(_engine: object) -> tuple[bool, str]:
+        return False, "0002"
+
+    async def unreachable(_engine: object) -> tuple[bool, str]:
+        raise ConnectionRefusedError("db.internal:5432 refused")
+
+    monkeypatch.setattr(migrate, "is_at_head", behind)
+    not_at_head = await production_api.client.get("/readyz")
+    monkeypatch.setattr(migrate, "is_at_head", unreachable)
+    down = await production_api.client.get("/readyz")
+
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    for response in (not_at_head, down):
+        assert (response.status_code, response.json()) == (503, {"status": "unavailable"})
+    logged = caplog.text
+    assert "0002" in logged
+    assert "ConnectionRefusedError" in logged
+
+
+async def test_readiness_in_development_gives_its_reason(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(_engine: object) -> tuple[bool, str]:
+        raise ConnectionRefusedError("refused")
+
+    monkeypatch.setattr(migrate, "is_at_head", unreachable)
+    down = await api.client.get("/readyz")
+
+    assert down.status_code == 503
+    assert down.json()["reason"] == "database unreachable: ConnectionRefusedError"
 
 
 async def test_an_oversized_json_body_is_refused(api: Api) -> None:

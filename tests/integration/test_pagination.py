@@ -1,11 +1,13 @@
 """me.generations and me.trainingJobs: keyset pages, edges, and a fixed number of statements."""
 
+import base64
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -138,9 +140,49 @@ async def test_page_edges(api: Api, engine: AsyncEngine) -> None:
 async def test_page_sizes_and_cursors_are_checked(api: Api, engine: AsyncEngine) -> None:
     await seed_generations(engine, api, 1)
 
-    for variables in ({"first": 101}, {"first": -1}, {"after": "not-a-cursor"}):
+    for variables in (
+        {"first": 101},
+        {"first": -1},
+        {"first": 2**31},
+        {"first": 10**400},
+        {"after": "not-a-cursor"},
+    ):
         body = await api.graphql(PAGE, token=token_for("alice"), variables=variables)
         assert error_codes(body) == ["BAD_USER_INPUT"], variables
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+ROW = "0b7e4a5c-6f62-4c0e-9d55-2f8f1f6b2a10"
+CRAFTED_CURSORS = {
+    "not base64": "!!!!",
+    "one base64 character too many": "abcde",
+    "base64 with a NUL inside": "MjAy\x00NiØ",
+    "no separator": _b64(b"2026-11-01T00:00:00+00:00"),
+    "a huge integer for the moment": _b64(b"9" * 400 + b"|" + ROW.encode()),
+    "a huge integer for the id": _b64(b"2026-11-01T00:00:00+00:00|" + b"9" * 400),
+    "a wrong prefix": _b64(f"generation:2026-11-01T00:00:00+00:00|{ROW}".encode()),
+    "no time zone": _b64(f"2026-11-01T00:00:00|{ROW}".encode()),
+    "past the last moment in UTC": _b64(f"9999-12-31T23:59:59-23:59|{ROW}".encode()),
+    "before the first moment in UTC": _b64(f"0001-01-01T00:00:00+23:59|{ROW}".encode()),
+    "a NUL byte": _b64(f"2026-11-01T00:00:00+00:00|{ROW}\x00".encode()),
+    "not UTF-8": _b64(b"\xff\xfe2026-11-01T00:00:00+00:00|" + ROW.encode()),
+    "very long": _b64(b"2026-11-01T00:00:00+00:00|" + ROW.encode()) * 2_000,
+}
+
+
+@pytest.mark.parametrize("after", CRAFTED_CURSORS.values(), ids=CRAFTED_CURSORS.keys())
+async def test_a_crafted_cursor_is_bad_user_input(
+    api: Api, engine: AsyncEngine, after: str
+) -> None:
+    await seed_generations(engine, api, 1)
+
+    for query in (PAGE, JOBS):
+        body = await api.graphql(query, token=token_for("alice"), variables={"after": after})
+        assert error_codes(body) == ["BAD_USER_INPUT"], body
+        assert body["data"] is None
 
 
 @contextmanager

@@ -9,9 +9,10 @@ import respx
 from PIL import Image
 
 from domain.images import OutputFetcher, OutputGone, OutputInvalid, OutputUnavailable
-from image_storage import HttpOutputFetcher
+from image_storage import HttpOutputFetcher, OutputHosts
 
 HOST = "https://replicate.delivery.test"
+HOSTS = OutputHosts(["replicate.delivery.test", "*.replicate.delivery.test"])
 URL = f"{HOST}/xezq/abc123/out-0.png"
 PILLOW_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 
@@ -36,7 +37,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def fetcher(http: httpx.AsyncClient) -> OutputFetcher:
-    return HttpOutputFetcher(http)
+    return HttpOutputFetcher(http, HOSTS)
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ async def test_the_given_timeout_is_used(
     http: httpx.AsyncClient, delivery: respx.MockRouter
 ) -> None:
     route = delivery.get(URL).mock(return_value=image_response(image_bytes()))
-    fetcher = HttpOutputFetcher(http, timeout=httpx.Timeout(7.0, connect=2.0))
+    fetcher = HttpOutputFetcher(http, HOSTS, timeout=httpx.Timeout(7.0, connect=2.0))
 
     await fetcher.fetch(URL)
 
@@ -240,7 +241,7 @@ async def test_too_many_pixels_is_invalid(
     http: httpx.AsyncClient, delivery: respx.MockRouter
 ) -> None:
     delivery.get(URL).mock(return_value=image_response(image_bytes(size=(100, 100))))
-    fetcher = HttpOutputFetcher(http, max_pixels=100 * 100 - 1)
+    fetcher = HttpOutputFetcher(http, HOSTS, max_pixels=100 * 100 - 1)
 
     with pytest.raises(OutputInvalid, match="pixels"):
         await fetcher.fetch(URL)
@@ -261,7 +262,7 @@ async def test_exactly_max_bytes_is_accepted(
     content = image_bytes()
     delivery.get(URL).mock(return_value=image_response(content))
 
-    image = await HttpOutputFetcher(http, max_bytes=len(content)).fetch(URL)
+    image = await HttpOutputFetcher(http, HOSTS, max_bytes=len(content)).fetch(URL)
 
     assert image.content == content
 
@@ -281,7 +282,7 @@ async def test_a_declared_length_over_the_limit_is_invalid_before_reading(
     delivery.get(URL).mock(return_value=response)
 
     with pytest.raises(OutputInvalid, match="larger than 10240 bytes"):
-        await HttpOutputFetcher(http, max_bytes=10 * 1024).fetch(URL)
+        await HttpOutputFetcher(http, HOSTS, max_bytes=10 * 1024).fetch(URL)
     assert sent == 0
 
 
@@ -300,5 +301,5 @@ async def test_a_streamed_body_over_the_limit_is_abandoned_early(
     delivery.get(URL).mock(return_value=image_response(endless_png()))
 
     with pytest.raises(OutputInvalid, match="larger than 10240 bytes"):
-        await HttpOutputFetcher(http, max_bytes=10 * 1024).fetch(URL)
+        await HttpOutputFetcher(http, HOSTS, max_bytes=10 * 1024).fetch(URL)
     assert sent <= 11

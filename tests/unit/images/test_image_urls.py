@@ -211,3 +211,14 @@ def test_the_longest_allowed_id_works(signer: ImageUrlSigner) -> None:
 def test_bad_configuration_is_refused(secret: bytes, lifetime: int) -> None:
     with pytest.raises(ValueError, match=r"secret|lifetime"):
         ImageUrlSigner(secret, lifetime_seconds=lifetime)
+
+
+def test_seconds_left_never_passes_the_expiry(signer: ImageUrlSigner, clock: FakeClock) -> None:
+    _, expires, _ = parts(signer.url(IMAGE_ID))
+
+    assert signer.seconds_left(expires) <= int(expires) - clock.now
+    assert signer.seconds_left(expires) >= LIFETIME - 1
+    clock.now = int(expires) - 0.5
+    assert signer.seconds_left(expires) == 0
+    clock.now = int(expires) + 100
+    assert signer.seconds_left(expires) == 0
