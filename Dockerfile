@@ -14,6 +14,7 @@ COPY schema ./schema
 COPY resolvers ./resolvers
 COPY replicate_client ./replicate_client
 COPY image_storage ./image_storage
+COPY image_processing ./image_processing
 RUN /opt/sselfie/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/sselfie/bin/pip install --no-cache-dir --require-hashes -r requirements.lock \
  && /opt/sselfie/bin/pip install --no-cache-dir --no-deps .

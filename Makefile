@@ -71,6 +71,7 @@ graphiql-assets: install
 bench: install
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.generations
+	$(BIN)/python -m bench.uploads
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,23 +1,30 @@
 """The rules for a training's selfies: how many, how big, which formats, and how they are cleaned.
 
-Every upload is decoded (never trusted by its name or declared type), checked, turned upright,
-flattened to RGB and re-encoded as a fresh JPEG, so no metadata (EXIF, GPS, XMP, ICC, comments)
-survives. The result is the list of cleaned JPEGs and a zip of them for the trainer.
+Two phases. First every upload is read and given the cheap checks (count, sizes, a known
+image signature, the same file twice), so a refusal costs no decoding. Then a
+`SelfieProcessor` runs `clean_selfie` on each: decoded (never trusted by its name or declared
+type), checked, turned upright, flattened to RGB and re-encoded as a fresh JPEG, so no metadata
+(EXIF, GPS, XMP, ICC, comments) survives. The result is the list of cleaned JPEGs and a zip of
+them for the trainer.
 """
 
 import asyncio
 import hashlib
 import io
+import math
 import threading
 import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from domain.errors import BadUserInput
+
+if TYPE_CHECKING:
+    from domain.ports import SelfieProcessor
 
 MIB = 1024 * 1024
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
@@ -36,6 +43,10 @@ _BOMB_ERRORS: tuple[type[Exception], ...] = (
 )
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _WHITE = (255, 255, 255, 255)
+# How each accepted format's files begin (WebP: "RIFF", a size, then "WEBP").
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+# EXIF orientations that turn the stored picture a quarter turn.
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
 # warnings.catch_warnings() swaps process-wide state; serialise our own uses of it so two
 # uploads decoding in parallel threads cannot leave the filter list in a mixed-up state.
 _WARNINGS_LOCK = threading.Lock()
@@ -57,7 +68,8 @@ class SelfieLimits:
     max_file_bytes: int = 20 * MIB
     max_total_bytes: int = 200 * MIB
     max_pixels: int = 40_000_000
-    output_long_side: int = 2048
+    # The trainer buckets at most at 1024 px; a little above leaves it room to crop.
+    output_long_side: int = 1536
     jpeg_quality: int = 95
     read_chunk_bytes: int = MIB
 
@@ -85,29 +97,75 @@ class PreparedSelfies:
 
 
 @dataclass(frozen=True)
-class _Normalised:
+class ReadSelfie:
+    """An upload read whole and past the cheap checks, not decoded yet."""
+
+    position: int
+    label: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CleanedSelfie:
     jpeg: bytes
     fingerprint: bytes
+    """Of the upright pixels: the same picture saved again has the same fingerprint."""
 
 
 async def prepare_selfies(
-    sources: Sequence[SelfieSource], *, limits: SelfieLimits = DEFAULT_LIMITS
+    sources: Sequence[SelfieSource],
+    processor: "SelfieProcessor",
+    *,
+    limits: SelfieLimits = DEFAULT_LIMITS,
 ) -> PreparedSelfies:
-    """Read, check and clean the uploads; raise BadUserInput saying what to fix."""
+    """Read, check and clean the uploads; raise BadUserInput saying what to fix.
+
+    Every cheap check of every upload comes before the first decoding.
+    """
+    read = await read_selfies(sources, limits=limits)
+    cleaned = await processor.clean(read, limits)
+    del read
+    first_seen: dict[bytes, int] = {}
+    for position, selfie in enumerate(cleaned, start=1):
+        _check_unique(selfie.fingerprint, position, first_seen, sources)
+    images = [selfie.jpeg for selfie in cleaned]
+    zip_bytes = await asyncio.to_thread(_zip, images)
+    return PreparedSelfies(images=images, zip_bytes=zip_bytes)
+
+
+async def read_selfies(
+    sources: Sequence[SelfieSource], *, limits: SelfieLimits = DEFAULT_LIMITS
+) -> list[ReadSelfie]:
+    """The uploads, read and checked without decoding: count, sizes, format signature and
+    the same file sent twice."""
     _check_count(len(sources), limits)
-    images: list[bytes] = []
+    read: list[ReadSelfie] = []
     first_seen: dict[bytes, int] = {}
     total_bytes = 0
     for position, source in enumerate(sources, start=1):
         label = _describe(position, source.filename)
         data = await _read_limited(source, label, limits, already_read=total_bytes)
         total_bytes += len(data)
-        normalised = await asyncio.to_thread(_normalise, data, label, limits)
-        del data  # let the raw upload go before reading the next one
-        _check_unique(normalised.fingerprint, position, first_seen, sources)
-        images.append(normalised.jpeg)
-    zip_bytes = await asyncio.to_thread(_zip, images)
-    return PreparedSelfies(images=images, zip_bytes=zip_bytes)
+        _check_signature(data, label)
+        digest = await asyncio.to_thread(_sha256, data)
+        _check_unique(digest, position, first_seen, sources)
+        read.append(ReadSelfie(position=position, label=label, data=data))
+    return read
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _check_signature(data: bytes, label: str) -> None:
+    if not data:
+        raise BadUserInput(f"{label} is an empty file. Upload the photo again.")
+    if not data.startswith(_SIGNATURES) and not _is_webp(data):
+        raise _not_an_image(label)
+
+
+def _is_webp(data: bytes) -> bool:
+    return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
 
 
 def _check_count(count: int, limits: SelfieLimits) -> None:
@@ -152,13 +210,13 @@ async def _read_limited(
             )
 
 
-def _normalise(data: bytes, label: str, limits: SelfieLimits) -> _Normalised:
-    """Decode, check and re-encode one photo. CPU-bound: runs in a worker thread."""
-    if not data:
-        raise BadUserInput(f"{label} is an empty file. Upload the photo again.")
-    with _open_checked(data, label, limits) as image:
+def clean_selfie(selfie: ReadSelfie, limits: SelfieLimits) -> CleanedSelfie:
+    """Decode, check and re-encode one photo. CPU-bound: runs in a worker process."""
+    label = selfie.label
+    with _open_checked(selfie.data, label, limits) as image:
+        _check_short_side(_upright_size(image), label, limits)
+        _draft_towards(image, limits.output_long_side)
         pixels = _decode_upright_rgb(image, label)
-    _check_short_side(pixels, label, limits)
     return _encode(_downscale(pixels, limits.output_long_side), limits.jpeg_quality)
 
 
@@ -177,10 +235,7 @@ def _open_checked(data: bytes, label: str, limits: SelfieLimits) -> ImageFile.Im
             f"{_format_megapixels(limits.max_pixels)} megapixels. Upload a smaller version."
         ) from exc
     except UnidentifiedImageError as exc:
-        raise BadUserInput(
-            f"{label} is not a JPEG, PNG or WebP image. Upload it as JPEG, PNG or WebP "
-            "(HEIC photos from an iPhone need converting first)."
-        ) from exc
+        raise _not_an_image(label) from exc
     except _DECODE_ERRORS as exc:
         raise _damaged(label) from exc
     try:
@@ -237,12 +292,30 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _check_short_side(image: Image.Image, label: str, limits: SelfieLimits) -> None:
-    if min(image.size) < limits.min_short_side:
+def _upright_size(image: ImageFile.ImageFile) -> tuple[int, int]:
+    """The size once EXIF orientation is applied, read from the header alone."""
+    width, height = image.size
+    orientation = image.getexif().get(ExifTags.Base.Orientation)
+    return (height, width) if orientation in _QUARTER_TURNS else (width, height)
+
+
+def _check_short_side(size: tuple[int, int], label: str, limits: SelfieLimits) -> None:
+    width, height = size
+    if min(size) < limits.min_short_side:
         raise BadUserInput(
-            f"{label} is {image.width} x {image.height} pixels; each photo must be at least "
+            f"{label} is {width} x {height} pixels; each photo must be at least "
             f"{limits.min_short_side} pixels on its shorter side. Upload a larger photo."
         )
+
+
+def _draft_towards(image: ImageFile.ImageFile, long_side: int) -> None:
+    """Lets a JPEG decode at 1/2, 1/4 or 1/8 scale when that still leaves at least
+    `long_side` pixels: much less to decode, and the same result after `_downscale`."""
+    longest = max(image.size)
+    if image.format != "JPEG" or longest <= long_side:
+        return
+    scale = long_side / longest
+    image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
 
 
 def _downscale(image: Image.Image, long_side: int) -> Image.Image:
@@ -251,10 +324,12 @@ def _downscale(image: Image.Image, long_side: int) -> Image.Image:
         return image
     scale = long_side / longest
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
+    # Pillow widens the filter to the scale, so bicubic is antialiased here; it costs a
+    # quarter less than Lanczos, with no difference the trainer (at most 1024 px) can see.
+    return image.resize(size, Image.Resampling.BICUBIC)
 
 
-def _encode(image: Image.Image, quality: int) -> _Normalised:
+def _encode(image: Image.Image, quality: int) -> CleanedSelfie:
     raw = image.tobytes()
     digest = hashlib.sha256(f"{image.width}x{image.height}:".encode())
     digest.update(raw)
@@ -263,7 +338,7 @@ def _encode(image: Image.Image, quality: int) -> _Normalised:
     fresh = Image.frombytes("RGB", image.size, raw)
     buffer = io.BytesIO()
     fresh.save(buffer, format="JPEG", quality=quality, optimize=True)
-    return _Normalised(jpeg=buffer.getvalue(), fingerprint=digest.digest())
+    return CleanedSelfie(jpeg=buffer.getvalue(), fingerprint=digest.digest())
 
 
 def _check_unique(
@@ -305,6 +380,13 @@ def _display_name(filename: str | None) -> str:
     """The filename as safe to echo back: printable and not absurdly long."""
     name = "".join(ch if ch.isprintable() else "?" for ch in (filename or "").strip())
     return name if len(name) <= 80 else name[:77] + "..."
+
+
+def _not_an_image(label: str) -> BadUserInput:
+    return BadUserInput(
+        f"{label} is not a JPEG, PNG or WebP image. Upload it as JPEG, PNG or WebP "
+        "(HEIC photos from an iPhone need converting first)."
+    )
 
 
 def _damaged(label: str) -> BadUserInput:

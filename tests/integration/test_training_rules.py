@@ -2,17 +2,69 @@
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import server.runtime
+from domain.training.selfies import CleanedSelfie, ReadSelfie, SelfieLimits
+from image_processing import ProcessSelfieProcessor
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import error_codes
 from tests.integration.studio import Studio, open_studio
 from tests.selfies import make_selfie, make_selfies
 
 TABLES = ("training_jobs", "user_models", "replicate_owners")
+WAIT_SECONDS = 30
+
+
+@dataclass
+class Decoding:
+    """What reached the image pool; the first upload can be held at its door."""
+
+    uploads: int = 0
+    hold_first: asyncio.Event | None = None
+    first_entered: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class WatchedProcessor(ProcessSelfieProcessor):
+    def __init__(self, workers: int, decoding: Decoding) -> None:
+        super().__init__(workers)
+        self._decoding = decoding
+
+    async def clean(
+        self, selfies: Sequence[ReadSelfie], limits: SelfieLimits
+    ) -> list[CleanedSelfie]:
+        self._decoding.uploads += 1
+        if self._decoding.uploads == 1:
+            self._decoding.first_entered.set()
+            if self._decoding.hold_first is not None:
+                await self._decoding.hold_first.wait()
+        return await super().clean(selfies, limits)
+
+
+@asynccontextmanager
+async def watched_studio(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    data_dir: Path,
+    engine: AsyncEngine,
+    fake: FakeReplicate,
+    decoding: Decoding,
+    **settings: Any,
+) -> AsyncIterator[Studio]:
+    monkeypatch.setattr(
+        server.runtime,
+        "ProcessSelfieProcessor",
+        lambda workers: WatchedProcessor(workers, decoding),
+    )
+    async with open_studio(database_url, data_dir, engine, fake, **settings) as studio:
+        yield studio
 
 
 async def assert_nothing_changed(studio: Studio) -> None:
@@ -138,9 +190,89 @@ async def test_models_go_to_the_next_owner_when_one_is_full(
         ]
         assert owners == ["sandrasocial", "studio-two"]
         assert error_codes(third) == ["CAPACITY_REACHED"]
-        assert len(fake_replicate.requests) == requests_before
+        # The reconciler may poll the first two meanwhile: only what the third would send counts.
+        assert [r for r in fake_replicate.requests[requests_before:] if r.method != "GET"] == []
         assert await studio.count("user_models") == 2
         assert any(
             record.levelno == logging.ERROR and "CAPACITY REACHED" in record.getMessage()
             for record in caplog.records
         )
+
+
+async def test_a_spent_daily_allowance_is_refused_before_any_photo_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    data_dir: Path,
+    engine: AsyncEngine,
+    fake_replicate: FakeReplicate,
+) -> None:
+    decoding = Decoding()
+    async with watched_studio(
+        monkeypatch,
+        database_url,
+        data_dir,
+        engine,
+        fake_replicate,
+        decoding,
+        daily_training_limit=1,
+    ) as studio:
+        await studio.trained("alice")
+        requests_before = len(studio.fake.requests)
+        decoded_before = decoding.uploads
+
+        body = await studio.start_training("alice", make_selfies(30, first_seed=100))
+
+        assert error_codes(body) == ["QUOTA_EXCEEDED"]
+        error = body["errors"][0]
+        assert "started 1 trainings today" in error["message"]
+        assert error["extensions"]["retryAfter"] > 0
+        assert decoding.uploads == decoded_before
+        assert await studio.count("training_jobs") == 1
+        assert len(studio.fake.requests) == requests_before
+
+
+async def test_the_same_photo_last_is_refused_before_any_photo_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    data_dir: Path,
+    engine: AsyncEngine,
+    fake_replicate: FakeReplicate,
+) -> None:
+    decoding = Decoding()
+    async with watched_studio(
+        monkeypatch, database_url, data_dir, engine, fake_replicate, decoding
+    ) as studio:
+        selfies = make_selfies(29)
+        body = await studio.start_training("alice", [*selfies, selfies[0]])
+
+        assert error_codes(body) == ["BAD_USER_INPUT"]
+        assert body["errors"][0]["message"].startswith("Photos 1 and 30 are the same picture")
+        assert decoding.uploads == 0
+        await assert_nothing_changed(studio)
+
+
+async def test_a_second_upload_of_a_user_is_refused_while_the_first_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    data_dir: Path,
+    engine: AsyncEngine,
+    fake_replicate: FakeReplicate,
+) -> None:
+    decoding = Decoding(hold_first=asyncio.Event())
+    assert decoding.hold_first is not None
+    async with watched_studio(
+        monkeypatch, database_url, data_dir, engine, fake_replicate, decoding
+    ) as studio:
+        first = asyncio.create_task(studio.start_training("alice", make_selfies(10)))
+        await asyncio.wait_for(decoding.first_entered.wait(), WAIT_SECONDS)
+
+        second = await studio.start_training("alice", make_selfies(10, first_seed=50))
+        someone_else = await studio.start_training("bob", make_selfies(10, first_seed=80))
+
+        assert error_codes(second) == ["TRAINING_IN_PROGRESS"]
+        assert "errors" not in someone_else
+        assert decoding.uploads == 2  # alice's first and bob's
+        decoding.hold_first.set()
+        assert "errors" not in await asyncio.wait_for(first, WAIT_SECONDS)
+        assert await studio.count("training_jobs") == 2
+        assert len(studio.fake.trainings) == 2

@@ -4,18 +4,22 @@ import random
 import struct
 import zipfile
 import zlib
+from collections.abc import Sequence
 
 import pytest
-from PIL import ExifTags, Image, ImageCms, ImageDraw
+from PIL import ExifTags, Image, ImageChops, ImageCms, ImageDraw, ImageStat
 
 from domain.errors import BadUserInput
 from domain.training.selfies import (
     DEFAULT_LIMITS,
+    CleanedSelfie,
     PreparedSelfies,
+    ReadSelfie,
     SelfieLimits,
     SelfieSource,
-    prepare_selfies,
+    clean_selfie,
 )
+from domain.training.selfies import prepare_selfies as prepare_with
 
 MIB = 1024 * 1024
 RED = (220, 20, 20)
@@ -34,6 +38,28 @@ class FakeUpload:
         chunk = self._stream.read(size)
         self.bytes_read += len(chunk)
         return chunk
+
+
+class InlineProcessor:
+    """Cleans in this process, one after another, and remembers which photos it decoded."""
+
+    def __init__(self) -> None:
+        self.decoded: list[int] = []
+
+    async def clean(
+        self, selfies: Sequence[ReadSelfie], limits: SelfieLimits
+    ) -> list[CleanedSelfie]:
+        cleaned = []
+        for selfie in selfies:
+            self.decoded.append(selfie.position)
+            cleaned.append(clean_selfie(selfie, limits))
+        return cleaned
+
+
+async def prepare_selfies(
+    sources: Sequence[SelfieSource], *, limits: SelfieLimits = DEFAULT_LIMITS
+) -> PreparedSelfies:
+    return await prepare_with(sources, InlineProcessor(), limits=limits)
 
 
 class EndlessUpload:
@@ -176,21 +202,45 @@ async def test_accepts_jpeg_png_with_alpha_and_webp() -> None:
     [
         (encode(drawn_image(201), "GIF"), "party.gif", "is not a JPEG, PNG or WebP image"),
         (b"Dear diary, today I took a selfie.\n" * 50, "notes.jpg", "is not a JPEG, PNG or WebP"),
-        (selfie_jpeg(202)[: len(selfie_jpeg(202)) // 2], "cut.jpg", "damaged or incomplete"),
         (b"", "empty.jpg", "empty file"),
     ],
-    ids=["gif", "text-renamed-jpg", "truncated-jpeg", "empty"],
+    ids=["gif", "text-renamed-jpg", "empty"],
 )
-async def test_refuses_files_that_are_not_usable_images(
+async def test_refuses_files_that_are_not_images_before_reading_on_or_decoding(
     data: bytes, filename: str, fragment: str
 ) -> None:
     sources = uploads(10, {3: (data, filename)})
+    processor = InlineProcessor()
 
-    message = await refused(sources)
+    with pytest.raises(BadUserInput) as caught:
+        await prepare_with(sources, processor)
 
-    assert message.startswith(f"Photo 3 ({filename}) ")
-    assert fragment in message
+    assert caught.value.message.startswith(f"Photo 3 ({filename}) ")
+    assert fragment in caught.value.message
     assert all(source.bytes_read == 0 for source in sources[3:])
+    assert processor.decoded == []
+
+
+async def test_refuses_a_damaged_image_once_decoded() -> None:
+    data = selfie_jpeg(202)[: len(selfie_jpeg(202)) // 2]
+
+    message = await refused(uploads(10, {3: (data, "cut.jpg")}))
+
+    assert message.startswith("Photo 3 (cut.jpg) ")
+    assert "damaged or incomplete" in message
+
+
+async def test_refuses_the_same_file_twice_before_decoding_any() -> None:
+    sources = uploads(30, {30: (selfie_jpeg(1), "again.jpg")})
+    processor = InlineProcessor()
+
+    with pytest.raises(BadUserInput) as caught:
+        await prepare_with(sources, processor)
+
+    assert caught.value.message.startswith(
+        "Photos 1 and 30 are the same picture (selfie1.jpg and again.jpg)."
+    )
+    assert processor.decoded == []
 
 
 @pytest.mark.parametrize(
@@ -322,6 +372,28 @@ async def test_zip_holds_exactly_the_normalised_images() -> None:
 
     assert names == [f"selfie-{index:02d}.jpg" for index in range(1, 13)]
     assert contents == result.images
+
+
+async def test_a_phone_photo_comes_out_upright_at_1536_pixels() -> None:
+    stored = drawn_image(701, size=(4032, 3024))
+    sources = uploads(10, {1: (with_exif(stored, orientation=6), "phone.jpg")})
+
+    result = await prepare_selfies(sources)
+
+    assert DEFAULT_LIMITS.output_long_side == 1536
+    assert opened(result.images[0]).size == (1152, 1536)
+
+
+async def test_decoding_a_large_jpeg_at_reduced_scale_keeps_the_picture() -> None:
+    big = drawn_image(702, size=(4000, 3000))
+    full = big.resize((1536, 1152), Image.Resampling.LANCZOS)
+
+    result = await prepare_selfies(uploads(10, {1: (encode(big, quality=95), "big.jpg")}))
+
+    cleaned = opened(result.images[0]).convert("RGB")
+    assert cleaned.size == (1536, 1152)
+    difference = ImageChops.difference(cleaned, full).convert("L")
+    assert ImageStat.Stat(difference).mean[0] < 4
 
 
 async def test_downscales_to_the_output_long_side() -> None:

@@ -1,0 +1,5 @@
+"""Adapters that run CPU-heavy image work away from the event loop."""
+
+from image_processing.pool import ImageWorkersLost, ProcessSelfieProcessor
+
+__all__ = ["ImageWorkersLost", "ProcessSelfieProcessor"]
