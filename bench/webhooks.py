@@ -16,13 +16,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 import websockets
 
 from bench.common import fresh_database, machine, percentile, summary_ms
-from persistence.database import asyncpg_dsn
+from domain.webhook_links import KEY_NAME, WebhookKind, WebhookLinks
+from persistence.database import asyncpg_dsn, create_engine
+from persistence.secrets import shared_secret
 from replicate_client import new_webhook_secret, sign_webhook
 from schema.node import encode_global_id
 from tests.e2e.server_process import free_port, sselfie_env, sselfie_server
@@ -119,7 +122,17 @@ class Webhook:
     headers: dict[str, str]
 
 
-def prepare_webhook(secret: str, training: Training, step: int) -> Webhook:
+async def webhook_links(database_url: str, origin: str) -> WebhookLinks:
+    """The server's own webhook URLs: each carries its job's token, kept in the database."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        key = await shared_secret(engine, KEY_NAME)
+    finally:
+        await engine.dispose()
+    return WebhookLinks(f"{origin}/webhooks/replicate", key)
+
+
+def prepare_webhook(secret: str, links: WebhookLinks, training: Training, step: int) -> Webhook:
     """Built and signed before the clock starts: the client should cost little."""
     body = json.dumps(
         {
@@ -138,7 +151,7 @@ def prepare_webhook(secret: str, training: Training, step: int) -> Webhook:
     return Webhook(
         training,
         step * 100 / TOTAL_STEPS,
-        f"/webhooks/replicate?training_job={training.job_id}",
+        _path_of(links.url_for(WebhookKind.TRAINING, training.job_id)),
         body,
         {
             "webhook-id": webhook_id,
@@ -147,6 +160,13 @@ def prepare_webhook(secret: str, training: Training, step: int) -> Webhook:
             "content-type": "application/json",
         },
     )
+
+
+def _path_of(url: str | None) -> str:
+    if url is None:
+        raise RuntimeError("the benchmark's server must take webhooks (PUBLIC_BASE_URL)")
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
 
 
 async def send_webhook(client: aiohttp.ClientSession, webhook: Webhook) -> None:
@@ -174,12 +194,18 @@ async def run(trainings_count: int, steps: int, concurrency: int) -> None:
             WEBHOOK_SILENCE_SECONDS="3600",
         )
         with sselfie_server(env, port=port):
-            await measure(origin, trainings, steps, concurrency, secret)
+            links = await webhook_links(database_url, origin)
+            await measure(origin, trainings, steps, concurrency, secret, links)
         await check_final_state(database_url, trainings, steps)
 
 
 async def measure(
-    origin: str, trainings: list[Training], steps: int, concurrency: int, secret: str
+    origin: str,
+    trainings: list[Training],
+    steps: int,
+    concurrency: int,
+    secret: str,
+    links: WebhookLinks,
 ) -> None:
     ws_url = origin.replace("http://", "ws://") + "/graphql"
     opened = [asyncio.Event() for _ in trainings]
@@ -192,7 +218,7 @@ async def measure(
     print(f"{len(trainings)} subscriptions open")
 
     rounds = [
-        [prepare_webhook(secret, training, step) for training in trainings]
+        [prepare_webhook(secret, links, training, step) for training in trainings]
         for step in range(1, steps + 1)
     ]
     gate = asyncio.Semaphore(concurrency)

@@ -32,7 +32,8 @@ class EventHub:
             if not followers:
                 del self._followers[topic]
 
-    def dispatch(self, topic: str, notice: dict[str, Any]) -> None:
+    def dispatch(self, topic: str, notice: Notice) -> None:
+        """Hands the notice to the topic's followers (None: "changed, re-read it")."""
         for queue in self._followers.get(topic, ()):
             _offer(queue, notice)
 

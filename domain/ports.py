@@ -9,6 +9,7 @@ from domain.generation.models import GeneratedImage, Generation, GenerationSourc
 from domain.generation.parameters import GenerationParameters
 from domain.paging import Page
 from domain.training.models import TrainingJob
+from domain.training.selfies import CleanedSelfie, ReadSelfie, SelfieLimits
 from domain.users.models import User, UserModel
 
 
@@ -60,9 +61,16 @@ class TrainingJobRepository(Protocol):
         ...
 
     async def claim_stale(
-        self, *, silent_for_seconds: float, lease_seconds: float, limit: int
+        self,
+        *,
+        silent_for_seconds: float,
+        lease_seconds: float,
+        limit: int,
+        canceled_unconfirmed_for_seconds: float = 0.0,
     ) -> list[TrainingJob]:
-        """Active jobs not heard of lately and not leased by another replica, now leased."""
+        """Active jobs not heard of lately (or with no Replicate training yet), and jobs
+        canceled that recently while their create request may have arrived, not leased
+        by another replica: now leased."""
         ...
 
     async def count_started_since(self, user_id: str, moment: datetime) -> int:
@@ -208,4 +216,15 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> UnitOfWork:
         """A unit of work; `read_only` ones only read (no transaction to begin or end)."""
+        ...
+
+
+class SelfieProcessor(Protocol):
+    """Where selfies are decoded: CPU-heavy work kept off the event loop."""
+
+    async def clean(
+        self, selfies: Sequence[ReadSelfie], limits: SelfieLimits
+    ) -> list[CleanedSelfie]:
+        """`clean_selfie` of each, in their order; raises the BadUserInput of the first
+        (by position) that `clean_selfie` refuses."""
         ...

@@ -7,6 +7,17 @@ from typing import Any, Protocol
 
 from domain.errors import DomainError, ErrorCode
 
+# Upstream error texts are free text of any length (a trainer's traceback can run to
+# many kilobytes): they are kept to this many characters.
+MAX_UPSTREAM_ERROR_CHARS = 2000
+
+
+def bounded_error(text: str) -> str:
+    """The provider's error text, cut to MAX_UPSTREAM_ERROR_CHARS characters."""
+    if len(text) <= MAX_UPSTREAM_ERROR_CHARS:
+        return text
+    return text[: MAX_UPSTREAM_ERROR_CHARS - 1] + "…"
+
 
 class UpstreamStatus(StrEnum):
     STARTING = "starting"
@@ -30,8 +41,12 @@ class UpstreamTraining:
     error: str | None = None
     # "owner/name:<version id>" once succeeded.
     output_version: str | None = None
-    # The trigger word it was started with (identifies the user's training in a list).
+    # The trigger word it was started with.
     trigger_word: str | None = None
+    # Its `input.input_images`: the upload made for one job (identifies it in a list).
+    images_url: str | None = None
+    # The webhook URL it was created with, when Replicate reports it.
+    webhook: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -44,6 +59,13 @@ class UpstreamPrediction:
     output: list[str] = field(default_factory=list)
     logs: str = ""
     error: str | None = None
+    # The bare version id, and the prompt and seed of its input (a generation's own seed
+    # is drawn at random: with the version and prompt it identifies it in a list).
+    version: str | None = None
+    prompt: str | None = None
+    seed: int | None = None
+    # The webhook URL it was created with, when Replicate reports it.
+    webhook: str | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -85,6 +107,11 @@ class NotConfigured(DomainError):
     code = ErrorCode.NOT_CONFIGURED
 
 
+class UnconfirmedReport(Exception):
+    """A report for a job with no upstream id yet, which the provider does not confirm
+    as that job's: it is not adopted."""
+
+
 class Replicate(Protocol):
     """Replicate's HTTP API (see ../shared/docs/replicate.md)."""
 
@@ -114,7 +141,12 @@ class Replicate(Protocol):
 
     async def get_training(self, training_id: str) -> UpstreamTraining | None: ...
 
-    async def list_trainings(self, *, max_pages: int = 1) -> list[UpstreamTraining]: ...
+    async def list_trainings(
+        self, *, max_pages: int = 1, created_after: datetime | None = None
+    ) -> list[UpstreamTraining]:
+        """The newest trainings first, over at most `max_pages` pages; no further page is
+        read once one reaches a training created before `created_after`."""
+        ...
 
     async def cancel_training(self, training_id: str) -> UpstreamTraining: ...
 
@@ -136,5 +168,11 @@ class Replicate(Protocol):
     ) -> UpstreamPrediction: ...
 
     async def get_prediction(self, prediction_id: str) -> UpstreamPrediction | None: ...
+
+    async def list_predictions(
+        self, *, max_pages: int = 1, created_after: datetime | None = None
+    ) -> list[UpstreamPrediction]:
+        """As `list_trainings`, for predictions."""
+        ...
 
     async def cancel_prediction(self, prediction_id: str) -> UpstreamPrediction: ...

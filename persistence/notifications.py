@@ -21,6 +21,10 @@ from domain.training.models import TrainingJob, job_snapshot
 log = logging.getLogger(__name__)
 
 CHANNEL = "sselfie_events"
+# PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more (and aborts the writing
+# transaction): a notice larger than this goes out without its data, and followers
+# re-read the state instead.
+MAX_PAYLOAD_BYTES = 4000
 LISTENER_APPLICATION_NAME = "sselfie-listener"
 RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
@@ -37,8 +41,16 @@ class SqlEventPublisher:
         await self._notify(generation_topic(generation.id), {"status": generation.status.value})
 
     async def _notify(self, topic: str, data: dict[str, object]) -> None:
-        payload = json.dumps({"topic": topic, "data": data}, separators=(",", ":"))
-        await self._connection.execute(select(func.pg_notify(CHANNEL, payload)))
+        await self._connection.execute(select(func.pg_notify(CHANNEL, notice_payload(topic, data))))
+
+
+def notice_payload(topic: str, data: dict[str, object]) -> str:
+    """The NOTIFY payload: ASCII JSON (bytes = characters), never over MAX_PAYLOAD_BYTES."""
+    payload = json.dumps({"topic": topic, "data": data}, separators=(",", ":"))
+    if len(payload) <= MAX_PAYLOAD_BYTES:
+        return payload
+    log.info("notice for %s sent without its data (%d bytes)", topic, len(payload))
+    return json.dumps({"topic": topic[:200], "data": None}, separators=(",", ":"))
 
 
 class PostgresListener:
@@ -93,7 +105,8 @@ class PostgresListener:
     def _on_notification(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
             message = json.loads(payload)
-            self._hub.dispatch(message["topic"], message["data"])
+            data = message["data"]
+            self._hub.dispatch(message["topic"], data if isinstance(data, dict) else None)
         except (ValueError, KeyError, TypeError):
             log.exception("ignored a malformed notice")
 

@@ -126,6 +126,9 @@ class TrainingJobRow(SQLModel, table=True):
     )
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     upstream_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    # The selfies' upload, recorded before the create request: it identifies the
+    # training upstream should that request's answer be lost.
+    images_url: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     created_at: datetime = Field(sa_column=_timestamp())
     updated_at: datetime = Field(sa_column=_timestamp())
     started_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))

@@ -4,6 +4,7 @@ from replicate_client.client import ReplicateClient
 from replicate_client.parsing import prediction_from_json, training_from_json
 from replicate_client.webhooks import (
     InvalidWebhook,
+    SecretUnavailable,
     WebhookSecret,
     new_webhook_secret,
     sign_webhook,
@@ -13,6 +14,7 @@ from replicate_client.webhooks import (
 __all__ = [
     "InvalidWebhook",
     "ReplicateClient",
+    "SecretUnavailable",
     "WebhookSecret",
     "new_webhook_secret",
     "prediction_from_json",

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from datetime import datetime
 from typing import Any, Literal, NoReturn, TypeVar
 from urllib.parse import quote
 
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 Method = Literal["GET", "POST"]
 T = TypeVar("T")
+_Listed = TypeVar("_Listed", UpstreamTraining, UpstreamPrediction)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
@@ -139,17 +141,12 @@ class ReplicateClient:
         body = await self._get_json_or_none(path)
         return None if body is None else _parsed(training_from_json, body, "GET", path)
 
-    async def list_trainings(self, *, max_pages: int = 1) -> list[UpstreamTraining]:
-        """The most recent trainings, newest first, following `next` up to `max_pages`."""
-        trainings: list[UpstreamTraining] = []
-        target: str | None = "/trainings"
-        for _ in range(max_pages):
-            if target is None:
-                break
-            page = await self._get_json(target)
-            trainings.extend(_page_results(page))
-            target = self._next_page(page.get("next"))
-        return trainings
+    async def list_trainings(
+        self, *, max_pages: int = 1, created_after: datetime | None = None
+    ) -> list[UpstreamTraining]:
+        """The most recent trainings, newest first, following `next` up to `max_pages`
+        and no further than a page reaching one created before `created_after`."""
+        return await self._list("/trainings", training_from_json, max_pages, created_after)
 
     async def cancel_training(self, training_id: str) -> UpstreamTraining:
         path = f"/trainings/{_seg(training_id)}/cancel"
@@ -174,6 +171,12 @@ class ReplicateClient:
         body = await self._get_json_or_none(path)
         return None if body is None else _parsed(prediction_from_json, body, "GET", path)
 
+    async def list_predictions(
+        self, *, max_pages: int = 1, created_after: datetime | None = None
+    ) -> list[UpstreamPrediction]:
+        """As `list_trainings`, for predictions."""
+        return await self._list("/predictions", prediction_from_json, max_pages, created_after)
+
     async def cancel_prediction(self, prediction_id: str) -> UpstreamPrediction:
         path = f"/predictions/{_seg(prediction_id)}/cancel"
         return await self._post_object(path, None, prediction_from_json)
@@ -188,6 +191,26 @@ class ReplicateClient:
         return key
 
     # --- JSON helpers -------------------------------------------------------------
+
+    async def _list(
+        self,
+        collection: str,
+        parse: Callable[[Mapping[str, Any]], _Listed],
+        max_pages: int,
+        created_after: datetime | None,
+    ) -> list[_Listed]:
+        listed: list[_Listed] = []
+        target: str | None = collection
+        for _ in range(max_pages):
+            if target is None:
+                break
+            page = await self._get_json(target)
+            results = _page_results(page, parse)
+            listed.extend(results)
+            if created_after is not None and _reaches_before(results, created_after):
+                break
+            target = self._next_page(page.get("next"))
+        return listed
 
     async def _get_json(self, target: str) -> dict[str, Any]:
         return self._json("GET", target, await self._send("GET", target))
@@ -374,16 +397,22 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
 
 
-def _page_results(page: Mapping[str, Any]) -> list[UpstreamTraining]:
-    """The page's trainings; an entry that cannot be parsed is skipped (and logged)."""
+def _page_results(
+    page: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], _Listed]
+) -> list[_Listed]:
+    """The page's objects; an entry that cannot be parsed is skipped (and logged)."""
     results = page.get("results")
-    trainings = []
+    parsed = []
     for entry in results if isinstance(results, list) else []:
         try:
-            trainings.append(training_from_json(entry if isinstance(entry, dict) else {}))
+            parsed.append(parse(entry if isinstance(entry, dict) else {}))
         except ValueError as exc:
-            logger.warning("Replicate: skipping a listed training: %s", exc)
-    return trainings
+            logger.warning("Replicate: skipping a listed object: %s", exc)
+    return parsed
+
+
+def _reaches_before(results: list[_Listed], moment: datetime) -> bool:
+    return any(item.created_at is not None and item.created_at < moment for item in results)
 
 
 def _webhook_fields(webhook: str | None, events: list[str]) -> dict[str, Any]:

@@ -1,14 +1,20 @@
 """Replicate's JSON objects (trainings, predictions) into the domain's dataclasses.
 
 Tolerant of missing or null fields; strict only about what the domain cannot do
-without: an `id` and a known `status`.
+without: an `id` and a known `status`. Error texts are cut to a bounded length here,
+the one place upstream reports enter the domain.
 """
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.upstream import UpstreamPrediction, UpstreamStatus, UpstreamTraining
+from domain.upstream import (
+    UpstreamPrediction,
+    UpstreamStatus,
+    UpstreamTraining,
+    bounded_error,
+)
 
 
 def training_from_json(body: Mapping[str, Any]) -> UpstreamTraining:
@@ -17,13 +23,16 @@ def training_from_json(body: Mapping[str, Any]) -> UpstreamTraining:
     Raises ValueError when the body has no `id` or an unknown `status`.
     """
     output = body.get("output")
+    given = _mapping(body.get("input"))
     return UpstreamTraining(
         id=_required_id(body),
         status=_status(body),
         logs=_text(body.get("logs")),
         error=_error(body.get("error")),
         output_version=_output_version(output),
-        trigger_word=_trigger_word(body.get("input")),
+        trigger_word=_string(given.get("trigger_word")),
+        images_url=_string(given.get("input_images")),
+        webhook=_string(body.get("webhook")),
         created_at=_timestamp(body.get("created_at")),
         started_at=_timestamp(body.get("started_at")),
         completed_at=_timestamp(body.get("completed_at")),
@@ -35,12 +44,18 @@ def prediction_from_json(body: Mapping[str, Any]) -> UpstreamPrediction:
 
     Raises ValueError when the body has no `id` or an unknown `status`.
     """
+    given = _mapping(body.get("input"))
+    seed = given.get("seed")
     return UpstreamPrediction(
         id=_required_id(body),
         status=_status(body),
         output=_output_urls(body.get("output")),
         logs=_text(body.get("logs")),
         error=_error(body.get("error")),
+        version=_bare_version(body.get("version")),
+        prompt=_string(given.get("prompt")),
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        webhook=_string(body.get("webhook")),
         created_at=_timestamp(body.get("created_at")),
         started_at=_timestamp(body.get("started_at")),
         completed_at=_timestamp(body.get("completed_at")),
@@ -73,7 +88,21 @@ def _text(value: object) -> str:
 def _error(value: object) -> str | None:
     if value is None or value == "":
         return None
-    return value if isinstance(value, str) else str(value)
+    return bounded_error(value if isinstance(value, str) else str(value))
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _bare_version(value: object) -> str | None:
+    """A version id, with any "owner/name:" before it dropped."""
+    text = _string(value) or ""
+    return text.rpartition(":")[2] or None
 
 
 def _output_version(output: object) -> str | None:
@@ -100,10 +129,3 @@ def _timestamp(value: object) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _trigger_word(training_input: object) -> str | None:
-    if isinstance(training_input, Mapping):
-        word = training_input.get("trigger_word")
-        return word if isinstance(word, str) else None
-    return None

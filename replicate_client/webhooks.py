@@ -13,9 +13,9 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from domain.upstream import Replicate
+from domain.upstream import NotConfigured, Replicate, UpstreamRejected, UpstreamUnavailable
 
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 _SIGNATURE_VERSION = "v1"
@@ -103,17 +103,46 @@ def _digest(key: bytes, webhook_id: str, timestamp: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
 
 
-class WebhookSecret:
-    """REPLICATE_WEBHOOK_SECRET, or the account's secret fetched once from the API."""
+class SecretUnavailable(Exception):
+    """No secret to verify webhooks with right now: answer 503 so Replicate retries."""
 
-    def __init__(self, replicate: Replicate, configured: str | None) -> None:
+
+class WebhookSecret:
+    """REPLICATE_WEBHOOK_SECRET, or the account's secret fetched once from the API.
+
+    Fetches are throttled: one at a time, and after a failed one none for
+    `retry_after_seconds` (every webhook meanwhile is refused with SecretUnavailable).
+    """
+
+    def __init__(
+        self,
+        replicate: Replicate,
+        configured: str | None,
+        *,
+        retry_after_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._replicate = replicate
         self._secret = configured
         self._lock = asyncio.Lock()
+        self._retry_after = retry_after_seconds
+        self._clock = clock
+        self._failed_at: float | None = None
 
     async def get(self) -> str:
-        if self._secret is None:
-            async with self._lock:
-                if self._secret is None:
-                    self._secret = await self._replicate.webhook_secret()
+        if self._secret is not None:
+            return self._secret
+        async with self._lock:
+            if self._secret is None:
+                self._secret = await self._fetch()
         return self._secret
+
+    async def _fetch(self) -> str:
+        now = self._clock()
+        if self._failed_at is not None and now - self._failed_at < self._retry_after:
+            raise SecretUnavailable("the webhook secret could not be fetched lately")
+        try:
+            return await self._replicate.webhook_secret()
+        except (UpstreamUnavailable, UpstreamRejected, NotConfigured) as error:
+            self._failed_at = self._clock()
+            raise SecretUnavailable(f"the webhook secret could not be fetched: {error}") from error

@@ -16,6 +16,7 @@ from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.images import serve_image
 from server.runtime import open_runtime
+from server.upload_auth import UploadSignInMiddleware
 from server.webhooks import replicate_webhook
 from settings import Settings
 
@@ -53,6 +54,8 @@ def create_app(
             Middleware(ApiCorsMiddleware, allowed_origins=settings.cors_allowed_origins),
             Middleware(BodyLimitMiddleware),
             Middleware(CsrfPreventionMiddleware),
+            # Before anything reads an upload's body: only a signed-in user's is read.
+            Middleware(UploadSignInMiddleware),
         ],
         lifespan=lifespan,
     )

@@ -28,17 +28,22 @@ async def reconcile_forever(
     rounds = 0
     while True:
         checked = 0
-        try:
-            checked = await training.reconcile(
-                silent_for_seconds=silence, lease_seconds=lease, batch=RECONCILE_BATCH
-            )
-            checked += await generation.reconcile(
-                silent_for_seconds=silence, lease_seconds=lease, batch=RECONCILE_BATCH
-            )
-            if rounds % 1000 == 0:
+        for name, service in (("trainings", training), ("generations", generation)):
+            # Each kind on its own: one failing never holds back the other's round.
+            try:
+                checked = max(
+                    checked,
+                    await service.reconcile(
+                        silent_for_seconds=silence, lease_seconds=lease, batch=RECONCILE_BATCH
+                    ),
+                )
+            except Exception:
+                log.exception("reconciling %s failed; trying again in %.1fs", name, interval)
+        if rounds % 1000 == 0:
+            try:
                 await training.forget_webhooks_before(datetime.now(UTC) - WEBHOOK_IDS_KEPT_FOR)
-        except Exception:
-            log.exception("reconciling trainings failed; trying again in %.1fs", interval)
+            except Exception:
+                log.exception("forgetting old webhook ids failed")
         rounds += 1
         if checked < RECONCILE_BATCH:  # a full batch means more may be waiting
             await asyncio.sleep(interval)

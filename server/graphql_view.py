@@ -19,11 +19,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from domain.errors import ErrorCode
+from persistence.connection_share import share_connections
 from resolvers.context import RequestContext
 from schema.extensions import UNAUTHENTICATED_MESSAGE
 from server.graphiql import graphiql_page_response
 from server.persisted_queries import PersistedQueryError
 from server.runtime import Runtime
+from server.upload_auth import verified_credentials
+from server.websocket_auth import SignedInTransportWSHandler
 
 REQUEST_ID_HEADER = "X-Request-Id"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -67,6 +70,8 @@ def _coded_failure(code: ErrorCode, message: str) -> ExecutionResult:
 
 
 class GraphQLView(GraphQL[RequestContext, None]):
+    graphql_transport_ws_handler_class = SignedInTransportWSHandler
+
     def __init__(
         self, schema: object, *, production: bool, allowed_origins: Sequence[str] = ()
     ) -> None:
@@ -97,6 +102,8 @@ class GraphQLView(GraphQL[RequestContext, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> RequestContext:
+        # Everything this request (or WebSocket) runs from here holds few connections.
+        share_connections()
         runtime = _runtime(request)
         request_id = uuid.uuid4().hex
         context = RequestContext(
@@ -107,9 +114,9 @@ class GraphQLView(GraphQL[RequestContext, None]):
             public_origin=_public_origin(request, runtime.settings.public_base_url),
         )
         if isinstance(request, Request):
-            context.credentials = await runtime.authenticator.authenticate(
-                request.headers.get("authorization")
-            )
+            context.credentials = verified_credentials(
+                request.scope
+            ) or await runtime.authenticator.authenticate(request.headers.get("authorization"))
         if isinstance(response, Response):
             response.headers[REQUEST_ID_HEADER] = request_id
             if _accepts_graphql_response_json(request.headers.get("accept", "")):

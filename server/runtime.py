@@ -15,8 +15,11 @@ from domain.generation.styles import StyleCatalogue
 from domain.images import ImageUrlSigner
 from domain.training.service import TrainingConfig, TrainingService
 from domain.users.service import UserService
+from domain.webhook_links import KEY_NAME as WEBHOOK_URL_KEY_NAME
+from domain.webhook_links import WebhookLinks
 from identity.setup import build_token_verifier
-from image_storage import HttpOutputFetcher, LocalImageStorage
+from image_processing import ProcessSelfieProcessor
+from image_storage import LocalImageStorage, open_output_fetcher
 from persistence import migrate
 from persistence.database import asyncpg_dsn, create_engine
 from persistence.notifications import PostgresListener
@@ -41,6 +44,7 @@ class Runtime:
     services: Services
     authenticator: Authenticator
     webhook_secret: WebhookSecret
+    webhook_links: WebhookLinks
     events: EventHub
     persisted_queries: PersistedQueries
 
@@ -53,19 +57,17 @@ def _allowances(settings: Settings) -> Allowances:
     )
 
 
-def _training_config(settings: Settings) -> TrainingConfig:
+def _training_config(settings: Settings, webhooks: WebhookLinks) -> TrainingConfig:
     return TrainingConfig(
         owners=settings.replicate_owners,
         models_per_owner=settings.replicate_models_per_owner,
-        webhook_url=settings.replicate_webhook_url,
+        webhooks=webhooks,
         allowances=_allowances(settings),
     )
 
 
-def _generation_config(settings: Settings) -> GenerationConfig:
-    return GenerationConfig(
-        webhook_url=settings.replicate_webhook_url, allowances=_allowances(settings)
-    )
+def _generation_config(settings: Settings, webhooks: WebhookLinks) -> GenerationConfig:
+    return GenerationConfig(webhooks=webhooks, allowances=_allowances(settings))
 
 
 @asynccontextmanager
@@ -75,8 +77,14 @@ async def open_runtime(
     engine = create_engine(database_url)
     events = EventHub()
     listener = PostgresListener(asyncpg_dsn(database_url), events)
+    selfie_processor = ProcessSelfieProcessor(settings.image_workers)
     try:
-        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS) as http:
+        async with (
+            httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS) as http,
+            open_output_fetcher(
+                settings.replicate_output_hosts, http_timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS
+            ) as output_fetcher,
+        ):
             if migrate_on_start:
                 await migrate.upgrade(engine)
             await listener.start()
@@ -88,15 +96,20 @@ async def open_runtime(
                 http, base_url=settings.replicate_api_base_url, token=settings.replicate_api_token
             )
             users = UserService(uow)
-            training = TrainingService(uow, replicate, events, _training_config(settings))
+            webhook_links = WebhookLinks(
+                settings.replicate_webhook_url, await shared_secret(engine, WEBHOOK_URL_KEY_NAME)
+            )
+            training = TrainingService(
+                uow, replicate, events, _training_config(settings, webhook_links), selfie_processor
+            )
             generation = GenerationService(
                 uow,
                 replicate,
                 events,
                 StyleCatalogue.load(),
                 LocalImageStorage(settings.data_dir / "images"),
-                HttpOutputFetcher(http),
-                _generation_config(settings),
+                output_fetcher,
+                _generation_config(settings, webhook_links),
             )
             image_urls = ImageUrlSigner(await shared_secret(engine, "image_urls"))
             reconciler = asyncio.create_task(reconcile_forever(training, generation, settings))
@@ -112,6 +125,7 @@ async def open_runtime(
                     ),
                     authenticator=Authenticator(build_token_verifier(settings, http), users),
                     webhook_secret=WebhookSecret(replicate, settings.replicate_webhook_secret),
+                    webhook_links=webhook_links,
                     events=events,
                     persisted_queries=PersistedQueries(SqlPersistedQueryStore(engine)),
                 )
@@ -120,5 +134,6 @@ async def open_runtime(
                 await asyncio.gather(reconciler, return_exceptions=True)
                 await generation.close()
     finally:
+        await selfie_processor.close()
         await listener.stop()
         await engine.dispose()

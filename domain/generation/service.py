@@ -5,7 +5,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from domain.allowances import Allowances, check_generation_allowance, day_start
 from domain.errors import DomainError, ErrorCode, NotFound
@@ -26,12 +25,14 @@ from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
 from domain.upstream import (
     Replicate,
+    UnconfirmedReport,
     UpstreamPrediction,
     UpstreamRejected,
     UpstreamStatus,
     UpstreamUnavailable,
 )
 from domain.users.models import User, UserModel
+from domain.webhook_links import WebhookKind, WebhookLinks, job_id_in
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,21 @@ EXPIRED_MESSAGE = (
     "The photos were made but expired at the provider before they could be saved. "
     "This one does not count against your allowance; please generate again."
 )
+# The provider ran it (and billed it): it counts against the daily allowance.
+RAN_AND_FAILED_MESSAGE = (
+    "The photos could not be created: the image provider ran this generation but it "
+    "failed (for example, its safety filter held back every photo). It counts against "
+    "today's allowance; try again, perhaps with a different prompt."
+)
 CANCELED_MESSAGE = "The generation was canceled; it does not count against your allowance."
+RAN_AND_CANCELED_MESSAGE = (
+    "The generation was canceled after the image provider had started it; it counts "
+    "against today's allowance."
+)
+NEVER_CONFIRMED = "the prediction was never confirmed"
+# Replicate's clock and ours may differ a little: a lost start is looked for this much
+# before its generation was recorded.
+CLOCK_SKEW = timedelta(minutes=1)
 START_FAILED_MESSAGE = (
     "The image provider is unavailable right now, so nothing was started and nothing "
     "counted. Try again in a minute."
@@ -66,10 +81,13 @@ class ModelNotReady(DomainError):
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    webhook_url: str | None = None
+    # Builds each generation's webhook URL (None, or no PUBLIC_BASE_URL: polling alone).
+    webhooks: WebhookLinks | None = None
     allowances: Allowances = field(default_factory=Allowances)
     # A generation still without a prediction after this long was lost mid-start.
     start_grace: timedelta = timedelta(minutes=2)
+    # How many pages of recent predictions (100 each) a lost start is looked for in.
+    lost_start_pages: int = 3
 
 
 class GenerationService:
@@ -196,9 +214,9 @@ class GenerationService:
         return generation
 
     def _webhook_for(self, generation: Generation) -> str | None:
-        if self._config.webhook_url is None:
+        if self._config.webhooks is None:
             return None
-        return f"{self._config.webhook_url}?{urlencode({'generation': generation.id})}"
+        return self._config.webhooks.url_for(WebhookKind.GENERATION, generation.id)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -378,19 +396,26 @@ class GenerationService:
     async def reconcile(
         self, *, silent_for_seconds: float, lease_seconds: float, batch: int
     ) -> int:
+        """Polls Replicate for generations not heard of lately, looks for lost starts;
+        one generation's failure is logged and never stops the others."""
         async with self._uow() as uow:
             generations = await uow.generations.claim_stale(
                 silent_for_seconds=silent_for_seconds, lease_seconds=lease_seconds, limit=batch
             )
             await uow.commit()
+        recent = _RecentPredictions(self._replicate, self._config.lost_start_pages)
         for generation in generations:
             try:
-                await self._reconcile_one(generation)
+                await self._reconcile_one(generation, recent)
             except (UpstreamUnavailable, UpstreamRejected) as error:
                 log.warning("could not reconcile generation %s: %s", generation.id, error)
+            except Exception:
+                log.exception(
+                    "reconciling generation %s failed; it is tried again later", generation.id
+                )
         return len(generations)
 
-    async def _reconcile_one(self, generation: Generation) -> None:
+    async def _reconcile_one(self, generation: Generation, recent: "_RecentPredictions") -> None:
         if generation.output_urls:
             await self.store_outputs(generation.id)
         elif generation.replicate_prediction_id is not None:
@@ -399,12 +424,88 @@ class GenerationService:
                 await self._fail(generation.id, FAILED_MESSAGE, "prediction not found upstream")
             else:
                 await self.apply(generation.id, prediction)
+        elif (found := await recent.find(generation)) is not None:
+            await self.apply(generation.id, found)
         elif datetime.now(UTC) - generation.created_at >= self._config.start_grace:
-            await self._fail(generation.id, FAILED_MESSAGE, "the prediction was never confirmed")
+            await self._fail(generation.id, FAILED_MESSAGE, NEVER_CONFIRMED)
+        else:
+            await self._keep_waiting(generation.id)
+
+    async def _keep_waiting(self, generation_id: str) -> None:
+        async with self._uow() as uow:
+            current = await uow.generations.get(generation_id, lock=True)
+            if current is not None and not current.status.is_terminal:
+                await uow.generations.save(current)
+                await uow.commit()
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    async def apply_webhook(
+        self, generation_id: str, reported: UpstreamPrediction, *, webhook_id: str
+    ) -> Generation | None:
+        """A verified webhook's report, for the generation's own prediction only. One with
+        no prediction recorded yet adopts only one the provider confirms is its own;
+        anything else raises UnconfirmedReport."""
+        async with self._uow(read_only=True) as uow:
+            generation = await uow.generations.get(generation_id)
+        if generation is None:
+            return None
+        if generation.replicate_prediction_id is None:
+            confirmed = await self._replicate.get_prediction(reported.id)
+            if confirmed is not None and is_generations_prediction(generation, confirmed):
+                return await self.apply(generation_id, confirmed, webhook_id=webhook_id)
+        elif generation.replicate_prediction_id == reported.id:
+            return await self.apply(generation_id, reported, webhook_id=webhook_id)
+        log.warning(
+            "webhook for generation %s names another prediction: %s", generation.id, reported.id
+        )
+        raise UnconfirmedReport(reported.id)
+
+
+class _RecentPredictions:
+    """Replicate's recent predictions, listed at most once per reconciler round."""
+
+    def __init__(self, replicate: Replicate, max_pages: int) -> None:
+        self._replicate = replicate
+        self._max_pages = max_pages
+        self._listed: list[UpstreamPrediction] | None = None
+        self._reaches_back_to: datetime | None = None
+
+    async def find(self, generation: Generation) -> UpstreamPrediction | None:
+        """The prediction created for this generation, whose create answer never came."""
+        earliest = generation.created_at - CLOCK_SKEW
+        if self._listed is None or (self._reaches_back_to or earliest) > earliest:
+            self._listed = await self._replicate.list_predictions(
+                max_pages=self._max_pages, created_after=earliest
+            )
+            self._reaches_back_to = earliest
+        return next(
+            (found for found in self._listed if is_generations_prediction(generation, found)),
+            None,
+        )
+
+
+def is_generations_prediction(generation: Generation, prediction: UpstreamPrediction) -> bool:
+    """Whether Replicate's prediction is the one this generation created: its webhook URL
+    names the generation, or it runs the generation's version with its prompt and its
+    seed (drawn at random for each generation)."""
+    named = job_id_in(prediction.webhook, WebhookKind.GENERATION)
+    if named is not None:
+        return named == generation.id
+    return (
+        prediction.version is not None
+        and prediction.version == generation.replicate_version.rpartition(":")[2]
+        and prediction.prompt == generation.prompt
+        and prediction.seed == generation.parameters.seed
+    )
 
 
 def _advance(generation: Generation, prediction: UpstreamPrediction) -> Generation:
-    """Forward only; a succeeded prediction records its outputs for the download."""
+    """Forward only; a succeeded prediction records its outputs for the download.
+
+    A prediction that failed or was canceled after the provider started running it was
+    billed, so it counts against the allowance; one that never started is given back.
+    """
     if generation.status.is_terminal:
         return generation
     reported = _STATUS_FROM_UPSTREAM[prediction.status]
@@ -417,14 +518,21 @@ def _advance(generation: Generation, prediction: UpstreamPrediction) -> Generati
     if prediction.status is UpstreamStatus.SUCCEEDED and not generation.output_urls:
         updated = replace(updated, output_urls=list(prediction.output))
     if status.is_terminal:
+        ran = prediction.started_at is not None or generation.status is GenerationStatus.PROCESSING
         updated = replace(
             updated,
             completed_at=prediction.completed_at or datetime.now(UTC),
-            error=FAILED_MESSAGE if status is GenerationStatus.FAILED else CANCELED_MESSAGE,
+            error=_ending_message(status, ran=ran),
             upstream_error=prediction.error,
-            allowance_returned=True,
+            allowance_returned=not ran,
         )
     return updated
+
+
+def _ending_message(status: GenerationStatus, *, ran: bool) -> str:
+    if status is GenerationStatus.FAILED:
+        return RAN_AND_FAILED_MESSAGE if ran else FAILED_MESSAGE
+    return RAN_AND_CANCELED_MESSAGE if ran else CANCELED_MESSAGE
 
 
 def _same_prediction(generation: Generation, prediction: UpstreamPrediction) -> bool:

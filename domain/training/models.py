@@ -53,6 +53,12 @@ class TrainingJob:
     started_at: datetime | None
     completed_at: datetime | None
     updated_at: datetime
+    # The selfies' upload sent with the create request (None until it is sent).
+    images_url: str | None = None
+
+
+# A notice carries this much of the provider's error at most (notices stay small).
+SNAPSHOT_ERROR_CHARS = 200
 
 
 def job_snapshot(job: TrainingJob) -> dict[str, object]:
@@ -66,7 +72,8 @@ def job_snapshot(job: TrainingJob) -> dict[str, object]:
         "image_count": job.image_count,
         "replicate_training_id": job.replicate_training_id,
         "error": job.error,
-        "upstream_error": job.upstream_error,
+        "upstream_error": job.upstream_error[:SNAPSHOT_ERROR_CHARS] if job.upstream_error else None,
+        "images_url": job.images_url,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "completed_at": job.completed_at.isoformat() if job.completed_at else None,
@@ -92,6 +99,7 @@ def job_from_snapshot(data: dict[str, Any]) -> TrainingJob:
         replicate_training_id=data.get("replicate_training_id"),
         error=data.get("error"),
         upstream_error=data.get("upstream_error"),
+        images_url=data.get("images_url"),
         created_at=created_at,
         started_at=moment("started_at"),
         completed_at=moment("completed_at"),

@@ -5,26 +5,28 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from domain.allowances import Allowances, check_training_allowance, day_start
 from domain.errors import BadUserInput, CapacityReached, NotFound, TrainingInProgress
 from domain.events import EventHub, training_topic
 from domain.paging import Page
-from domain.ports import UnitOfWork, UnitOfWorkFactory
+from domain.ports import SelfieProcessor, UnitOfWork, UnitOfWorkFactory
 from domain.training.models import TrainingJob, TrainingStatus, job_from_snapshot
 from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies
 from domain.training.transitions import advance, changed, user_error
+from domain.training.uploads import UploadsInFlight
 from domain.training.versions import VersionInputs, read_version_inputs, version_id_from
 from domain.upstream import (
     FileUpload,
     Replicate,
+    UnconfirmedReport,
     UpstreamRejected,
     UpstreamStatus,
     UpstreamTraining,
     UpstreamUnavailable,
 )
 from domain.users.models import ModelStatus, User, UserModel, model_name_for, trigger_word_for
+from domain.webhook_links import WebhookKind, WebhookLinks, job_id_in
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +41,33 @@ START_FAILED_MESSAGE = (
 LOST_START_MESSAGE = (
     "The training could not be started. Nothing was charged; upload your selfies again."
 )
+CANCEL_FAILED_MESSAGE = (
+    "The training could not be canceled because the image provider did not accept the "
+    "request. It is still running; try canceling again in a minute."
+)
+CANCELED_BEFORE_SUBMITTING_MESSAGE = (
+    "This training ended before it was submitted (it was canceled, or its upload took too "
+    "long); nothing was charged. Start a new training whenever you are ready."
+)
+# Replicate's clock and ours may differ a little: a lost start is looked for this much
+# before its job was recorded.
+CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     owners: tuple[str, ...]
     models_per_owner: int = 1000
-    # `<PUBLIC_BASE_URL>/webhooks/replicate`, or None to rely on polling alone.
-    webhook_url: str | None = None
+    # Builds each job's webhook URL (None, or no PUBLIC_BASE_URL: polling alone).
+    webhooks: WebhookLinks | None = None
     steps: int = 1000
     lora_rank: int = 16
     learning_rate: float = 4e-4
     # A queued job still without a Replicate training after this long was lost mid-start.
     start_grace: timedelta = timedelta(minutes=2)
     allowances: Allowances = field(default_factory=Allowances)
+    # How many pages of recent trainings (100 each) a lost start is looked for in.
+    lost_start_pages: int = 5
 
 
 @dataclass(frozen=True)
@@ -68,21 +83,23 @@ class TrainingService:
         replicate: Replicate,
         events: EventHub,
         config: TrainingConfig,
+        selfies: SelfieProcessor,
     ) -> None:
         self._uow = uow
         self._replicate = replicate
         self._events = events
         self._config = config
+        self._selfies = selfies
+        self._uploads = UploadsInFlight()
 
     # -- starting ---------------------------------------------------------------------
 
     async def start(self, user: User, sources: Sequence[SelfieSource]) -> StartedTraining:
         self._replicate.require_configured()
-        async with self._uow(read_only=True) as uow:
-            if await uow.training_jobs.active_for_user(user.id):
-                raise TrainingInProgress(_in_progress_message())
-        selfies = await prepare_selfies(sources)
-        job, model = await self._record_queued_job(user, selfies.count)
+        with self._uploads.only_one(user.id, lambda: TrainingInProgress(_in_progress_message())):
+            await self._check_may_start(user)
+            selfies = await prepare_selfies(sources, self._selfies)
+            job, model = await self._record_queued_job(user, selfies.count)
         try:
             images_url = await self._prepare_upstream(job, model, selfies)
             training = await self._create_training(job, model, images_url)
@@ -101,12 +118,24 @@ class TrainingService:
             await self._cancel_orphan(training.id)
         return StartedTraining(job, model)
 
-    async def _cancel_orphan(self, training_id: str) -> None:
+    async def _check_may_start(self, user: User) -> None:
+        """The cheap refusals, before any selfie is decoded (`_record_queued_job` checks
+        again, under the user's row lock)."""
+        now = datetime.now(UTC)
+        async with self._uow(read_only=True) as uow:
+            if await uow.training_jobs.active_for_user(user.id):
+                raise TrainingInProgress(_in_progress_message())
+            today = await uow.training_jobs.count_started_since(user.id, day_start(now))
+        check_training_allowance(self._config.allowances, today=today, now=now)
+
+    async def _cancel_orphan(self, training_id: str) -> bool:
         """Canceled while it was being submitted: do not let it run (and bill)."""
         try:
             await self._replicate.cancel_training(training_id)
         except (UpstreamUnavailable, UpstreamRejected) as error:
             log.error("could not cancel orphaned training %s: %s", training_id, error)
+            return False
+        return True
 
     async def _record_queued_job(
         self, user: User, image_count: int
@@ -164,6 +193,7 @@ class TrainingService:
     async def _create_training(
         self, job: TrainingJob, model: UserModel, images_url: str
     ) -> UpstreamTraining:
+        await self._record_submission(job.id, images_url)
         try:
             return await self._replicate.create_training(
                 trainer_version=TRAINER_VERSION,
@@ -189,10 +219,20 @@ class TrainingService:
             "autocaption": True,
         }
 
+    async def _record_submission(self, job_id: str, images_url: str) -> None:
+        """Records the upload the create request carries, before sending it: should its
+        answer be lost, the reconciler recognises the training by it."""
+        async with self._uow() as uow:
+            job = await uow.training_jobs.get(job_id, lock=True)
+            if job is None or job.status.is_terminal:
+                raise BadUserInput(CANCELED_BEFORE_SUBMITTING_MESSAGE)
+            await uow.training_jobs.save(replace(job, images_url=images_url))
+            await uow.commit()
+
     def _webhook_for(self, job: TrainingJob) -> str | None:
-        if self._config.webhook_url is None:
+        if self._config.webhooks is None:
             return None
-        return f"{self._config.webhook_url}?{urlencode({'training_job': job.id})}"
+        return self._config.webhooks.url_for(WebhookKind.TRAINING, job.id)
 
     async def _fail_to_start(self, job: TrainingJob, reason: str) -> None:
         log.warning("training %s could not start: %s", job.id, reason)
@@ -257,7 +297,12 @@ class TrainingService:
         if job.replicate_training_id is None:
             return await self._finish_locally(job.id, TrainingStatus.CANCELED, None, None)
         self._replicate.require_configured()
-        upstream = await self._replicate.cancel_training(job.replicate_training_id)
+        try:
+            upstream = await self._replicate.cancel_training(job.replicate_training_id)
+        except (UpstreamUnavailable, UpstreamRejected) as error:
+            # The provider's own words stay in the log: they are not the user's to read.
+            log.warning("could not cancel training %s upstream: %s", job.id, error)
+            raise UpstreamUnavailable(CANCEL_FAILED_MESSAGE) from error
         if not upstream.status.is_terminal:
             upstream = replace(upstream, status=UpstreamStatus.CANCELED)
         return await self.apply(job.id, upstream) or job
@@ -367,25 +412,35 @@ class TrainingService:
     async def reconcile(
         self, *, silent_for_seconds: float, lease_seconds: float, batch: int
     ) -> int:
-        """Polls Replicate for active jobs not heard of lately; returns how many were checked."""
+        """Polls Replicate for jobs not heard of lately, looks for lost starts; returns how
+        many were checked. One job's failure is logged and never stops the others."""
         async with self._uow() as uow:
             jobs = await uow.training_jobs.claim_stale(
-                silent_for_seconds=silent_for_seconds, lease_seconds=lease_seconds, limit=batch
+                silent_for_seconds=silent_for_seconds,
+                lease_seconds=lease_seconds,
+                limit=batch,
+                canceled_unconfirmed_for_seconds=self._orphan_search_seconds(),
             )
             await uow.commit()
+        recent = _RecentTrainings(self._replicate, self._config.lost_start_pages)
         for job in jobs:
             try:
-                await self._reconcile_job(job)
+                await self._reconcile_job(job, recent)
             except (UpstreamUnavailable, UpstreamRejected) as error:
                 log.warning("could not reconcile training %s: %s", job.id, error)
+            except Exception:
+                log.exception("reconciling training %s failed; it is tried again later", job.id)
         return len(jobs)
+
+    def _orphan_search_seconds(self) -> float:
+        return 2 * self._config.start_grace.total_seconds()
 
     async def forget_webhooks_before(self, moment: datetime) -> None:
         async with self._uow() as uow:
             await uow.webhook_deliveries.forget_before(moment)
             await uow.commit()
 
-    async def _reconcile_job(self, job: TrainingJob) -> None:
+    async def _reconcile_job(self, job: TrainingJob, recent: "_RecentTrainings") -> None:
         if job.replicate_training_id is not None:
             upstream = await self._replicate.get_training(job.replicate_training_id)
             if upstream is None:
@@ -395,14 +450,26 @@ class TrainingService:
             else:
                 await self.apply(job.id, upstream)
             return
-        if datetime.now(UTC) - job.created_at < self._config.start_grace:
-            await self._keep_waiting(job)
-            return
-        adopted = await self._find_lost_start(job)
-        if adopted is None:
-            await self._finish_locally(job.id, TrainingStatus.FAILED, LOST_START_MESSAGE, None)
-        else:
+        adopted = await recent.find(job) if job.images_url is not None else None
+        if job.status is TrainingStatus.CANCELED:
+            await self._cancel_found_orphan(job, adopted)
+        elif adopted is not None:
             await self.apply(job.id, adopted)
+        elif datetime.now(UTC) - job.created_at < self._config.start_grace:
+            await self._keep_waiting(job)
+        else:
+            await self._finish_locally(job.id, TrainingStatus.FAILED, LOST_START_MESSAGE, None)
+
+    async def _cancel_found_orphan(self, job: TrainingJob, found: UpstreamTraining | None) -> None:
+        """A job canceled while its create request may have arrived: cancel what arrived."""
+        if found is not None and not await self._cancel_orphan(found.id):
+            return  # its lease runs out, and the next round tries again
+        async with self._uow() as uow:
+            current = await uow.training_jobs.get(job.id, lock=True)
+            if current is not None and current.replicate_training_id is None:
+                recorded = found.id if found is not None else None
+                await uow.training_jobs.save(replace(current, replicate_training_id=recorded))
+                await uow.commit()
 
     async def _keep_waiting(self, job: TrainingJob) -> None:
         async with self._uow() as uow:
@@ -411,15 +478,55 @@ class TrainingService:
                 await uow.training_jobs.save(current)
                 await uow.commit()
 
-    async def _find_lost_start(self, job: TrainingJob) -> UpstreamTraining | None:
-        """A training created for this job whose answer never reached us."""
-        trigger_word = trigger_word_for(job.user_id)
-        earliest = job.created_at - timedelta(minutes=1)
-        for training in await self._replicate.list_trainings(max_pages=2):
-            created = training.created_at
-            if training.trigger_word == trigger_word and created and created >= earliest:
-                return training
-        return None
+    # -- webhooks ---------------------------------------------------------------------
+
+    async def apply_webhook(
+        self, job_id: str, reported: UpstreamTraining, *, webhook_id: str
+    ) -> TrainingJob | None:
+        """A verified webhook's report, for the job's own training only. A job with no
+        training recorded yet adopts only one the provider confirms is its own; anything
+        else raises UnconfirmedReport."""
+        async with self._uow(read_only=True) as uow:
+            job = await uow.training_jobs.get(job_id)
+        if job is None:
+            return None
+        if job.replicate_training_id is None:
+            confirmed = await self._replicate.get_training(reported.id)
+            if confirmed is not None and is_jobs_training(job, confirmed):
+                return await self.apply(job_id, confirmed, webhook_id=webhook_id)
+        elif job.replicate_training_id == reported.id:
+            return await self.apply(job_id, reported, webhook_id=webhook_id)
+        log.warning("webhook for job %s names another training: %s", job.id, reported.id)
+        raise UnconfirmedReport(reported.id)
+
+
+class _RecentTrainings:
+    """Replicate's recent trainings, listed at most once per reconciler round."""
+
+    def __init__(self, replicate: Replicate, max_pages: int) -> None:
+        self._replicate = replicate
+        self._max_pages = max_pages
+        self._listed: list[UpstreamTraining] | None = None
+        self._reaches_back_to: datetime | None = None
+
+    async def find(self, job: TrainingJob) -> UpstreamTraining | None:
+        """The training created for this job, whose create answer never reached us."""
+        earliest = job.created_at - CLOCK_SKEW
+        if self._listed is None or (self._reaches_back_to or earliest) > earliest:
+            self._listed = await self._replicate.list_trainings(
+                max_pages=self._max_pages, created_after=earliest
+            )
+            self._reaches_back_to = earliest
+        return next((found for found in self._listed if is_jobs_training(job, found)), None)
+
+
+def is_jobs_training(job: TrainingJob, training: UpstreamTraining) -> bool:
+    """Whether Replicate's training is the one this job created: its webhook URL names
+    the job, or it carries the job's own upload (a fresh URL for every job)."""
+    named = job_id_in(training.webhook, WebhookKind.TRAINING)
+    if named is not None:
+        return named == job.id
+    return job.images_url is not None and training.images_url == job.images_url
 
 
 class _MayHaveStarted(Exception):

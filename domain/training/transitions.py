@@ -24,9 +24,12 @@ KEPT_PREVIOUS_VERSION = " Your previous model stays in use until a new training 
 
 
 def advance(job: TrainingJob, upstream: UpstreamTraining, now: datetime) -> TrainingJob:
-    """The job after this report: statuses only move forward, progress never decreases."""
+    """The job after this report: statuses only move forward, progress never decreases.
+
+    A job that ended before its training was known still records the training's id.
+    """
     if job.status.is_terminal:
-        return job
+        return replace(job, replicate_training_id=job.replicate_training_id or upstream.id)
     reported = _STATUS_FROM_UPSTREAM[upstream.status]
     status = reported if reported.rank > job.status.rank else job.status
     progress = max(job.progress, progress_from_logs(upstream.logs) or 0.0)

@@ -166,7 +166,8 @@ class SqlGenerationRepository:
         rows = await claim_stale(
             self._connection,
             generations,
-            _ACTIVE,
+            generations.c.status.in_(_ACTIVE),
+            unconfirmed=generations.c.replicate_prediction_id.is_(None),
             silent_for_seconds=silent_for_seconds,
             lease_seconds=lease_seconds,
             limit=limit,

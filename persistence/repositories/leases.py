@@ -5,20 +5,22 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def claim_stale(
     connection: AsyncConnection,
     table: sa.Table,
-    active_statuses: Sequence[str],
+    claimable: ColumnElement[bool],
     *,
+    unconfirmed: ColumnElement[bool],
     silent_for_seconds: float,
     lease_seconds: float,
     limit: int,
 ) -> Sequence[Any]:
-    """Active rows not heard of for that long and not leased, now leased to the caller.
+    """Claimable rows not heard of for that long (or `unconfirmed`: not yet known
+    upstream, whatever their silence) and not leased, now leased to the caller.
 
     `FOR UPDATE SKIP LOCKED` lets replicas claim at the same moment without waiting
     for each other or taking the same rows.
@@ -27,8 +29,8 @@ async def claim_stale(
     stale = (
         select(table.c.id)
         .where(
-            table.c.status.in_(active_statuses),
-            table.c.last_heard_at <= now - timedelta(seconds=silent_for_seconds),
+            claimable,
+            or_(table.c.last_heard_at <= now - timedelta(seconds=silent_for_seconds), unconfirmed),
             or_(table.c.lease_until.is_(None), table.c.lease_until < now),
         )
         .order_by(table.c.last_heard_at)

@@ -1,9 +1,9 @@
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, any_, func, insert, select, update
+from sqlalchemy import Select, and_, any_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -33,6 +33,7 @@ def _to_job(row: Any) -> TrainingJob:
         replicate_training_id=row.replicate_training_id,
         error=row.error,
         upstream_error=row.upstream_error,
+        images_url=row.images_url,
         created_at=row.created_at,
         started_at=row.started_at,
         completed_at=row.completed_at,
@@ -123,6 +124,7 @@ class SqlTrainingJobRepository:
                 replicate_training_id=job.replicate_training_id,
                 error=job.error,
                 upstream_error=job.upstream_error,
+                images_url=job.images_url,
                 started_at=job.started_at,
                 completed_at=job.completed_at,
                 updated_at=func.now(),
@@ -158,12 +160,27 @@ class SqlTrainingJobRepository:
         return Page([_to_job(row) for row in rows[:first]], has_next=len(rows) > first)
 
     async def claim_stale(
-        self, *, silent_for_seconds: float, lease_seconds: float, limit: int
+        self,
+        *,
+        silent_for_seconds: float,
+        lease_seconds: float,
+        limit: int,
+        canceled_unconfirmed_for_seconds: float = 0.0,
     ) -> list[TrainingJob]:
+        unconfirmed = jobs.c.replicate_training_id.is_(None)
+        # Canceled while its create request may have reached Replicate: found and
+        # canceled there, if it exists, while these seconds last.
+        canceled_unconfirmed = and_(
+            jobs.c.status == TrainingStatus.CANCELED.value,
+            unconfirmed,
+            jobs.c.images_url.is_not(None),
+            jobs.c.created_at > func.now() - timedelta(seconds=canceled_unconfirmed_for_seconds),
+        )
         rows = await claim_stale(
             self._connection,
             jobs,
-            _ACTIVE,
+            or_(jobs.c.status.in_(_ACTIVE), canceled_unconfirmed),
+            unconfirmed=unconfirmed,
             silent_for_seconds=silent_for_seconds,
             lease_seconds=lease_seconds,
             limit=limit,

@@ -140,6 +140,10 @@ class FakeReplicate(Lifecycle):
         rule = FailureRule(method.upper(), path_prefix, status, times, retry_after, process, delay)
         self._failures.append(rule)
 
+    def clear_failures(self) -> None:
+        """Forgets every failure `fail_next` set up and not yet used."""
+        self._failures.clear()
+
     async def delete_model(self, full_name: str) -> None:
         """Deletes the model; its name stays taken (creating it again answers 409)."""
         del self.models[full_name]

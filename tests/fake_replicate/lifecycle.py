@@ -87,10 +87,17 @@ class Lifecycle(Store):
         self._complete(job, "succeeded")
 
     async def fail_prediction(
-        self, prediction_id: str, error: str = DEFAULT_PREDICTION_ERROR
+        self,
+        prediction_id: str,
+        error: str = DEFAULT_PREDICTION_ERROR,
+        *,
+        before_start: bool = False,
     ) -> None:
+        """Fails it after it ran (billed, as the safety checker's NSFW failure is), or
+        `before_start`: still `starting`, with no `started_at` (nothing ran)."""
         job = self._live(prediction_id, "prediction")
-        self._begin(job)
+        if not before_start:
+            self._begin(job)
         self._complete(job, "failed", error)
 
     async def expire_outputs(self, prediction_id: str) -> None:

@@ -18,6 +18,10 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "auth_jwt_secret": TEST_SECRET,
         "oidc_issuer": None,
         "oidc_audience": None,
+        "auth_jwt_issuer": None,
+        "auth_jwt_audience": None,
+        # The fake Replicate serves its outputs on loopback, which only an exact entry allows.
+        "replicate_output_hosts_text": "127.0.0.1,localhost",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -9,9 +9,13 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
+from domain.webhook_links import KEY_NAME, WebhookKind, WebhookLinks
+from persistence.secrets import shared_secret
 from schema.node import decode_global_id
 from server.app import create_app
+from server.runtime import Runtime
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.harness import make_settings
@@ -74,6 +78,14 @@ class Studio:
     origin: str
     fake: FakeReplicate
     engine: AsyncEngine
+    app: Starlette | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        """The served app's runtime (the server runs in this process)."""
+        assert self.app is not None
+        runtime: Runtime = self.app.state.runtime
+        return runtime
 
     async def start_training(self, subject: str, images: list[bytes]) -> dict[str, Any]:
         files = [(f"selfie-{i}.jpg", content) for i, content in enumerate(images)]
@@ -150,6 +162,15 @@ class Studio:
             result = await connection.execute(text(sql), params)
             return [dict(row._mapping) for row in result]
 
+    async def webhook_url(self, kind: WebhookKind, local_id: str) -> str:
+        """The webhook URL (with its token) the studio gives Replicate for this job."""
+        links = WebhookLinks(
+            f"{self.origin}/webhooks/replicate", await shared_secret(self.engine, KEY_NAME)
+        )
+        url = links.url_for(kind, local_id)
+        assert url is not None
+        return url
+
     async def count(self, table: str) -> int:
         rows = await self.rows(f"SELECT count(*) AS n FROM {table}")  # noqa: S608 (test SQL)
         return int(rows[0]["n"])
@@ -179,4 +200,4 @@ async def open_studio(
         make_settings(database_url, data_dir, **values), database_url, migrate_on_start=False
     )
     async with serve(app, port), httpx.AsyncClient(base_url=origin, timeout=30) as client:
-        yield Studio(Api(client), origin, fake, engine)
+        yield Studio(Api(client), origin, fake, engine, app)

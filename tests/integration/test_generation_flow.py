@@ -7,10 +7,12 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.webhook_links import WebhookKind
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import token_for
 from tests.integration.studio import GENERATION_UPDATED, Studio, local, open_studio
 from tests.integration.ws import subscribe
+from tests.locked_body import assert_locked_body
 
 LOCKED = {
     "num_inference_steps": 40,
@@ -65,9 +67,12 @@ async def test_a_maya_generation_runs_on_the_users_own_version(studio: Studio) -
             **LOCKED,
             "seed": seed,
         },
-        "webhook": f"{studio.origin}/webhooks/replicate?generation={local(generation['id'])}",
+        "webhook": await studio.webhook_url(WebhookKind.GENERATION, local(generation["id"])),
         "webhook_events_filter": ["start", "completed"],
     }
+    assert_locked_body(
+        prediction_request(studio), version=f"sandrasocial/{user_id}-selfie-lora:{version}"
+    )
 
 
 async def test_a_photoshoot_body_uses_the_style_and_the_versions_spelling(studio: Studio) -> None:
@@ -90,9 +95,12 @@ async def test_a_photoshoot_body_uses_the_style_and_the_versions_spelling(studio
             **LOCKED,
             "seed": generation["parameters"]["seed"],
         },
-        "webhook": f"{studio.origin}/webhooks/replicate?generation={local(generation['id'])}",
+        "webhook": await studio.webhook_url(WebhookKind.GENERATION, local(generation["id"])),
         "webhook_events_filter": ["start", "completed"],
     }
+    assert_locked_body(
+        sent, version=f"sandrasocial/{user_id}-selfie-lora:{version}", guidance_name="guidance"
+    )
 
 
 async def test_images_are_kept_and_served_after_the_provider_deletes_them(studio: Studio) -> None:

@@ -146,7 +146,7 @@ async def test_concurrent_generations_beyond_the_active_allowance_are_rate_limit
     assert predictions_sent(studio) == 3
 
 
-async def test_the_daily_allowance_is_enforced_and_failures_give_it_back(
+async def test_the_daily_allowance_is_enforced_and_failures_before_running_give_it_back(
     database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
 ) -> None:
     async with open_studio(
@@ -154,7 +154,9 @@ async def test_the_daily_allowance_is_enforced_and_failures_give_it_back(
     ) as studio:
         await studio.trained("alice")
         first = await studio.maya("alice", "one")
-        await studio.fake.fail_prediction(studio.fake.predictions[-1].id)
+        await studio.fake.fail_prediction(
+            studio.fake.predictions[-1].id, "No GPU could be reserved", before_start=True
+        )
         await studio.fake.settle()
         second = await studio.maya("alice", "two")
         third = await studio.maya("alice", "three")
@@ -166,6 +168,32 @@ async def test_the_daily_allowance_is_enforced_and_failures_give_it_back(
     assert error_codes(fourth) == ["QUOTA_EXCEEDED"]
     assert fourth["errors"][0]["extensions"]["retryAfter"] > 0
     assert len(studio.fake.predictions) == 3
+
+
+async def test_a_prediction_that_ran_then_failed_counts_against_the_allowance(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> None:
+    async with open_studio(
+        database_url, data_dir, engine, fake_replicate, daily_generation_limit=2
+    ) as studio:
+        await studio.trained("alice")
+        first = await studio.maya("alice", "one")
+        generation_id = first["data"]["generateMaya"]["generation"]["id"]
+        # The safety checker held back every photo: the provider ran (and billed) it.
+        await studio.fake.fail_prediction(studio.fake.predictions[-1].id)
+        await studio.fake.settle()
+        failed = await studio.generation("alice", generation_id)
+        second = await studio.maya("alice", "two")
+        third = await studio.maya("alice", "three")
+
+    assert failed["status"] == "FAILED"
+    assert "counts against today's allowance" in failed["error"]
+    assert "NSFW" not in failed["error"]
+    assert "errors" not in second
+    assert error_codes(third) == ["QUOTA_EXCEEDED"]
+    assert len(studio.fake.predictions) == 2
+    rows = await studio.rows("SELECT allowance_returned FROM generations ORDER BY created_at")
+    assert [row["allowance_returned"] for row in rows] == [False, False]
 
 
 async def test_the_daily_training_allowance_is_enforced(

@@ -5,6 +5,7 @@ import zipfile
 
 from PIL import Image
 
+from domain.webhook_links import WebhookKind
 from tests.fake_replicate import TRAINER_VERSION
 from tests.integration.api import token_for
 from tests.integration.studio import TRAINING_PROGRESS, Studio, local
@@ -41,8 +42,8 @@ async def test_a_training_runs_from_selfies_to_a_ready_model(studio: Studio) -> 
     assert training_request.json is not None
     assert training_request.json["destination"] == f"sandrasocial/{user_id}-selfie-lora"
     assert training_request.json["input"]["trigger_word"] == f"user{user_id}"
-    assert training_request.json["webhook"] == (
-        f"{studio.origin}/webhooks/replicate?training_job={local(job['id'])}"
+    assert training_request.json["webhook"] == await studio.webhook_url(
+        WebhookKind.TRAINING, local(job["id"])
     )
     assert training_request.json["webhook_events_filter"] == ["start", "logs", "completed"]
 

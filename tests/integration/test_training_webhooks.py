@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.webhook_links import WebhookKind
 from tests.fake_replicate import FakeReplicate, sign
 from tests.integration.api import token_for
 from tests.integration.studio import TRAINING_PROGRESS, Studio, local, open_studio
@@ -38,9 +39,9 @@ def signed_headers(
 async def post_webhook(
     studio: Studio, job_id: str, body: bytes, headers: dict[str, str]
 ) -> httpx.Response:
-    return await studio.api.client.post(
-        f"/webhooks/replicate?training_job={local(job_id)}", content=body, headers=headers
-    )
+    """Posts to the job's own webhook URL, token included."""
+    url = await studio.webhook_url(WebhookKind.TRAINING, local(job_id))
+    return await studio.api.client.post(url, content=body, headers=headers)
 
 
 def succeeded_body(studio: Studio, training_id: str) -> dict[str, Any]:
@@ -108,7 +109,7 @@ async def test_a_replayed_webhook_is_applied_once(studio: Studio) -> None:
     assert (await studio.job("alice", job_id))["progress"] == 0.4
 
 
-async def test_a_webhook_for_another_training_is_ignored(studio: Studio) -> None:
+async def test_a_webhook_for_another_training_is_refused(studio: Studio) -> None:
     job_id, training_id = await started(studio)
     other = succeeded_body(studio, training_id)
     other["id"] = "someone-elses-training"
@@ -118,7 +119,7 @@ async def test_a_webhook_for_another_training_is_ignored(studio: Studio) -> None
         studio, job_id, body, signed_headers(studio.fake.webhook_secret, body)
     )
 
-    assert response.status_code == 200
+    assert response.status_code == 409
     assert (await studio.job("alice", job_id))["status"] == "STARTING"
 
 
@@ -160,3 +161,112 @@ async def test_without_a_public_url_progress_is_polled(
     assert request.json is not None
     assert "webhook" not in request.json
     assert updates[-1]["data"]["trainingProgress"]["status"] == "SUCCEEDED"
+
+
+async def test_a_body_for_one_job_posted_to_another_jobs_url_is_refused(studio: Studio) -> None:
+    alice_job, _ = await started(studio)
+    body = await studio.start_training("bob", make_selfies(10, first_seed=40))
+    await studio.fake.settle()
+    bob_job, bob_training = (
+        body["data"]["startTraining"]["trainingJob"]["id"],
+        (studio.fake.trainings[-1].id),
+    )
+    before = [await studio.job("alice", alice_job), await studio.job("bob", bob_job)]
+    deliveries_before = await studio.count("webhook_deliveries")
+    requests_before = len(studio.fake.requests)
+    payload = json.dumps(succeeded_body(studio, bob_training)).encode()
+    alice_url = await studio.webhook_url(WebhookKind.TRAINING, local(alice_job))
+    alice_token = alice_url.partition("&token=")[2]
+    forged = f"/webhooks/replicate?training_job={local(bob_job)}&token={alice_token}"
+
+    to_alice = await post_webhook(
+        studio, alice_job, payload, signed_headers(studio.fake.webhook_secret, payload)
+    )
+    forged_answer = await studio.api.client.post(
+        forged, content=payload, headers=signed_headers(studio.fake.webhook_secret, payload)
+    )
+    untokened = await studio.api.client.post(
+        f"/webhooks/replicate?training_job={local(bob_job)}",
+        content=payload,
+        headers=signed_headers(studio.fake.webhook_secret, payload),
+    )
+
+    assert (to_alice.status_code, forged_answer.status_code, untokened.status_code) == (
+        409,
+        403,
+        403,
+    )
+    assert [await studio.job("alice", alice_job), await studio.job("bob", bob_job)] == before
+    assert await studio.count("webhook_deliveries") == deliveries_before
+    assert len(studio.fake.requests) == requests_before
+
+
+async def test_a_job_without_a_training_adopts_only_a_confirmed_one(studio: Studio) -> None:
+    _, other_training = await started(studio)
+    # Bob's create request fails after arriving nowhere: the job waits, training-less.
+    studio.fake.fail_next("POST", "/models/ostris", 500)
+    body = await studio.start_training("bob", make_selfies(10, first_seed=40))
+    job_id = body["data"]["startTraining"]["trainingJob"]["id"]
+    before = await studio.job("bob", job_id)
+    answers = []
+    for training_id in ("made-up-training", other_training):
+        payload = json.dumps(succeeded_body(studio, other_training) | {"id": training_id})
+        url = await studio.webhook_url(WebhookKind.TRAINING, local(job_id))
+        answers.append(
+            await studio.api.client.post(
+                url,
+                content=payload.encode(),
+                headers=signed_headers(
+                    studio.fake.webhook_secret, payload.encode(), webhook_id=training_id
+                ),
+            )
+        )
+
+    assert [answer.status_code for answer in answers] == [409, 409]
+    assert before["status"] == "QUEUED"
+    assert await studio.job("bob", job_id) == before
+    rows = await studio.rows(
+        "SELECT replicate_training_id FROM training_jobs WHERE id = :id", id=local(job_id)
+    )
+    assert rows == [{"replicate_training_id": None}]
+    assert studio.fake.calls("GET", "/trainings/made-up-training")
+
+
+async def test_a_body_over_1_mb_is_refused_while_it_is_read(studio: Studio) -> None:
+    job_id, _ = await started(studio)
+    before = await studio.job("alice", job_id)
+    url = await studio.webhook_url(WebhookKind.TRAINING, local(job_id))
+
+    async def chunks() -> Any:  # no Content-Length: the cap applies while streaming
+        for _ in range(65):
+            yield b" " * (16 * 1024)
+        yield b"{}"
+
+    response = await studio.api.client.post(
+        url, content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert await studio.job("alice", job_id) == before
+
+
+async def test_without_a_secret_webhooks_answer_503_and_fetches_are_throttled(
+    studio: Studio,
+) -> None:
+    studio.fake.fail_next("GET", "/webhooks/default/secret", 401, times=100)
+    job_id, training_id = await started(studio)  # its own webhooks are refused too
+    before = await studio.job("alice", job_id)
+    payload = json.dumps(succeeded_body(studio, training_id)).encode()
+
+    answers = [
+        await post_webhook(
+            studio, job_id, payload, signed_headers(studio.fake.webhook_secret, payload)
+        )
+        for _ in range(3)
+    ]
+
+    assert [answer.status_code for answer in answers] == [503, 503, 503]
+    assert all(answer.headers["retry-after"] for answer in answers)
+    assert {delivery.status_code for delivery in studio.fake.deliveries} == {503}
+    assert len(studio.fake.calls("GET", "/webhooks/default/secret")) == 1
+    assert await studio.job("alice", job_id) == before

@@ -7,8 +7,10 @@ import httpx
 import pytest
 import respx
 
+from domain.generation.parameters import GenerationParameters, prediction_input
 from domain.upstream import FileUpload, UpstreamStatus
 from replicate_client import ReplicateClient
+from tests.locked_body import assert_locked_body
 from tests.unit.replicate_client.fakes import (
     BASE_URL,
     TOKEN,
@@ -337,6 +339,28 @@ async def test_create_prediction_posts_version_input_and_webhook(
     }
 
 
+async def test_create_prediction_sends_the_locked_input_with_its_json_types(
+    client: ReplicateClient, api: respx.MockRouter
+) -> None:
+    version = f"sselfie/u-lora:{TRAINED_VERSION_ID}"
+    route = api.post("/predictions").respond(
+        201, json=prediction_body(status="starting", output=None, logs=None)
+    )
+    parameters = GenerationParameters(seed=999_999)
+    names = {name: name for name in ["prompt", *parameters.as_dict()]} | {
+        "guidance": "guidance_scale"
+    }
+
+    await client.create_prediction(
+        version=version,
+        input=prediction_input("TOK on a beach", parameters, names),
+        webhook=WEBHOOK,
+        webhook_events=["completed"],
+    )
+
+    assert_locked_body(json_of(only_request(route)), version=version)
+
+
 async def test_get_prediction_parses_the_output_urls(
     client: ReplicateClient, api: respx.MockRouter
 ) -> None:
@@ -381,3 +405,33 @@ async def test_webhook_secret_is_the_key(client: ReplicateClient, api: respx.Moc
 
     assert await client.webhook_secret() == "whsec_c2VjcmV0"
     only_request(route)
+
+
+async def test_list_predictions_stops_at_a_page_reaching_before_the_moment(
+    client: ReplicateClient, api: respx.MockRouter
+) -> None:
+    pages = {
+        None: {
+            "next": f"{BASE_URL}/predictions?cursor=c2",
+            "results": [prediction_body(id="p1", created_at="2026-11-25T11:00:00Z")],
+        },
+        "c2": {
+            "next": f"{BASE_URL}/predictions?cursor=c3",
+            "results": [
+                prediction_body(id="p2", created_at="2026-11-25T10:59:00Z"),
+                prediction_body(id="p3", created_at="2026-11-25T10:00:00Z"),
+            ],
+        },
+    }
+    route = api.get("/predictions").mock(
+        side_effect=lambda request: httpx.Response(
+            200, json=pages[request.url.params.get("cursor")]
+        )
+    )
+
+    listed = await client.list_predictions(
+        max_pages=5, created_after=datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
+    )
+
+    assert [p.id for p in listed] == ["p1", "p2", "p3"]
+    assert route.call_count == 2

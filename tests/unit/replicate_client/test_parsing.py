@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from domain.upstream import UpstreamStatus
+from domain.upstream import MAX_UPSTREAM_ERROR_CHARS, UpstreamStatus
 from replicate_client import prediction_from_json, training_from_json
 from tests.unit.replicate_client.fakes import TRAINED_VERSION_ID, prediction_body, training_body
 
@@ -128,3 +128,47 @@ def test_timestamps_without_zone_are_utc() -> None:
 def test_bodies_without_id_or_known_status_are_refused(parse: Any, body: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"id|status"):
         parse(body)
+
+
+@pytest.mark.parametrize("parse", [training_from_json, prediction_from_json])
+@pytest.mark.parametrize("error", ["x" * 9000, "é€𝄞" * 3000])
+def test_long_errors_are_cut_to_the_bound(parse: Any, error: str) -> None:
+    parsed = parse(training_body(status="failed", error=error))
+
+    assert len(parsed.error) == MAX_UPSTREAM_ERROR_CHARS
+    assert parsed.error == error[: MAX_UPSTREAM_ERROR_CHARS - 1] + "…"
+
+
+def test_an_error_at_the_bound_is_kept_whole() -> None:
+    error = "y" * MAX_UPSTREAM_ERROR_CHARS
+
+    assert training_from_json(training_body(status="failed", error=error)).error == error
+
+
+def test_what_identifies_a_listed_training_is_read() -> None:
+    body = training_body(webhook="https://studio.test/webhooks/replicate?training_job=j1")
+
+    training = training_from_json(body)
+
+    assert training.images_url == "https://api.replicate.com/v1/files/abc"
+    assert training.webhook == "https://studio.test/webhooks/replicate?training_job=j1"
+
+
+def test_what_identifies_a_listed_prediction_is_read() -> None:
+    body = prediction_body(
+        version=f"owner/name:{TRAINED_VERSION_ID}", input={"prompt": "TOK here", "seed": 7}
+    )
+
+    prediction = prediction_from_json(body)
+
+    assert (prediction.version, prediction.prompt, prediction.seed) == (
+        TRAINED_VERSION_ID,
+        "TOK here",
+        7,
+    )
+    assert prediction.webhook is None
+
+
+@pytest.mark.parametrize("seed", [True, "7", 7.0, None])
+def test_a_seed_that_is_not_an_integer_is_none(seed: Any) -> None:
+    assert prediction_from_json(prediction_body(input={"seed": seed})).seed is None

@@ -3,10 +3,19 @@
 import base64
 import hashlib
 import hmac
+from typing import cast
 
 import pytest
 
-from replicate_client import InvalidWebhook, new_webhook_secret, sign_webhook, verify_webhook
+from domain.upstream import NotConfigured, Replicate, UpstreamRejected, UpstreamUnavailable
+from replicate_client import (
+    InvalidWebhook,
+    SecretUnavailable,
+    WebhookSecret,
+    new_webhook_secret,
+    sign_webhook,
+    verify_webhook,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 NOW = 1_795_000_000
@@ -123,3 +132,56 @@ def test_new_secrets_are_random_32_byte_whsec_keys() -> None:
     assert first != second
     signed = headers(secret=first)
     assert verify_webhook(first, signed, BODY, now=NOW) == WEBHOOK_ID
+
+
+class _SecretSource:
+    """The one call WebhookSecret makes of the port: failing `failures` times first."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures = failures
+        self.error = error
+        self.calls = 0
+
+    async def webhook_secret(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return "whsec_" + "QUJD" * 8
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UpstreamUnavailable("down"),
+        UpstreamRejected(401, "no"),
+        NotConfigured("no token"),
+    ],
+)
+async def test_a_failed_secret_fetch_is_not_retried_before_the_pause(error: Exception) -> None:
+    now = [1000.0]
+    source = _SecretSource(failures=1, error=error)
+    secret = WebhookSecret(
+        cast(Replicate, source), None, retry_after_seconds=30, clock=lambda: now[0]
+    )
+
+    with pytest.raises(SecretUnavailable):
+        await secret.get()
+    now[0] += 29
+    with pytest.raises(SecretUnavailable):
+        await secret.get()
+    calls_during_pause = source.calls
+    now[0] += 2
+    fetched = await secret.get()
+    again = await secret.get()
+
+    assert calls_during_pause == 1
+    assert fetched == again == "whsec_" + "QUJD" * 8
+    assert source.calls == 2
+
+
+async def test_a_configured_secret_is_never_fetched() -> None:
+    source = _SecretSource(failures=0, error=RuntimeError())
+    secret = WebhookSecret(cast(Replicate, source), "whsec_configured")
+
+    assert await secret.get() == "whsec_configured"
+    assert source.calls == 0

@@ -58,10 +58,23 @@ def test_a_late_report_never_moves_a_job_back() -> None:
     "ended", [TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELED]
 )
 def test_an_ended_job_ignores_every_report(ended: TrainingStatus) -> None:
-    finished = replace(job(ended, progress=1.0), completed_at=NOW)
+    finished = replace(job(ended, progress=1.0), completed_at=NOW, replicate_training_id="r8-1")
 
     for status in UpstreamStatus:
         assert advance(finished, report(status, step=10), NOW) == finished
+
+
+@pytest.mark.parametrize(
+    "ended", [TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELED]
+)
+def test_a_job_that_ended_before_its_training_was_known_records_only_its_id(
+    ended: TrainingStatus,
+) -> None:
+    finished = replace(job(ended), completed_at=NOW)
+
+    after = advance(finished, report(UpstreamStatus.SUCCEEDED, step=10), NOW)
+
+    assert after == replace(finished, replicate_training_id="r8-1")
 
 
 def test_success_completes_progress() -> None:
