@@ -12,6 +12,7 @@ COPY domain ./domain
 COPY persistence ./persistence
 COPY schema ./schema
 COPY resolvers ./resolvers
+COPY request_context ./request_context
 COPY replicate_client ./replicate_client
 COPY image_storage ./image_storage
 COPY image_processing ./image_processing

@@ -2,14 +2,17 @@
 
 from collections.abc import Sequence
 
-from domain.generation.models import Generation as DomainGeneration
-from resolvers.context import Info
-from schema.types.generated_image import GeneratedImage
-from schema.types.generation import Generation
+from domain.generation.models import GeneratedImage, Generation
+from request_context.context import Info
+from resolvers.views import ShownGeneration, ShownImage
 
 
-async def with_images(info: Info, generations: Sequence[DomainGeneration]) -> list[Generation]:
-    """Maps generations, their images fetched together through the request's DataLoader.
+def shown_image(info: Info, image: GeneratedImage) -> ShownImage:
+    return ShownImage(image, info.context.image_url(image.id))
+
+
+async def with_images(info: Info, generations: Sequence[Generation]) -> list[ShownGeneration]:
+    """Generations with their images, fetched together through the request's DataLoader.
 
     Images come with the generations rather than from a resolver of their own: one
     awaited batch for the page instead of an awaitable per generation.
@@ -18,12 +21,6 @@ async def with_images(info: Info, generations: Sequence[DomainGeneration]) -> li
         [generation.id for generation in generations]
     )
     return [
-        Generation.from_domain(
-            generation,
-            [
-                GeneratedImage.from_domain(image, info.context.image_url(image.id))
-                for image in images
-            ],
-        )
+        ShownGeneration(generation, [shown_image(info, image) for image in images])
         for generation, images in zip(generations, batches, strict=True)
     ]

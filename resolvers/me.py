@@ -1,6 +1,6 @@
-from resolvers.context import Info
-from schema.types.user import User
+from domain.users.models import User
+from request_context.context import Info
 
 
-async def resolve_me(info: Info) -> User:
-    return User.from_domain(info.context.user)
+def me(info: Info) -> User:
+    return info.context.user

@@ -6,47 +6,45 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 
-import strawberry
-
 from domain.errors import BadUserInput
-from resolvers.context import Info
-from resolvers.generation_nodes import with_images
-from schema.node import Node, decode_global_id
-from schema.types.generated_image import GeneratedImage
-from schema.types.training_job import TrainingJob
-from schema.types.user import User
-from schema.types.user_model import UserModel
+from domain.training.models import TrainingJob
+from domain.users.models import User, UserModel
+from request_context.context import Info
+from resolvers.generation_nodes import shown_image, with_images
+from resolvers.global_ids import decode_global_id
+from resolvers.views import ShownGeneration, ShownImage
 
 MAX_NODES = 100
 _USER_ID = re.compile(r"[a-z0-9]{1,32}")
 
+# What a global ID can name.
+NodeObject = User | UserModel | TrainingJob | ShownGeneration | ShownImage
 
-async def _user(info: Info, local_id: str) -> Node | None:
+
+async def _user(info: Info, local_id: str) -> NodeObject | None:
     user = info.context.user
-    return User.from_domain(user) if user.id == local_id else None
+    return user if user.id == local_id else None
 
 
-async def _user_model(info: Info, local_id: str) -> Node | None:
-    model = await info.context.loaders.model.load(local_id)
-    return UserModel.from_domain(model) if model else None
+async def _user_model(info: Info, local_id: str) -> NodeObject | None:
+    return await info.context.loaders.model.load(local_id)
 
 
-async def _training_job(info: Info, local_id: str) -> Node | None:
-    job = await info.context.loaders.training_job.load(local_id)
-    return TrainingJob.from_domain(job) if job else None
+async def _training_job(info: Info, local_id: str) -> NodeObject | None:
+    return await info.context.loaders.training_job.load(local_id)
 
 
-async def _generation(info: Info, local_id: str) -> Node | None:
+async def _generation(info: Info, local_id: str) -> NodeObject | None:
     generation = await info.context.loaders.generation.load(local_id)
     if generation is None:
         return None
-    [mapped] = await with_images(info, [generation])
-    return mapped
+    [shown] = await with_images(info, [generation])
+    return shown
 
 
-async def _generated_image(info: Info, local_id: str) -> Node | None:
+async def _generated_image(info: Info, local_id: str) -> NodeObject | None:
     image = await info.context.loaders.image.load(local_id)
-    return GeneratedImage.from_domain(image, info.context.image_url(image.id)) if image else None
+    return shown_image(info, image) if image else None
 
 
 def _is_uuid(local_id: str) -> bool:
@@ -61,7 +59,7 @@ def _is_user_id(local_id: str) -> bool:
     return _USER_ID.fullmatch(local_id) is not None
 
 
-_Resolver = Callable[[Info, str], Awaitable[Node | None]]
+_Resolver = Callable[[Info, str], Awaitable[NodeObject | None]]
 # Each type: how its objects are found, and what its local ids look like.
 _TYPES: dict[str, tuple[_Resolver, Callable[[str], bool]]] = {
     "User": (_user, _is_user_id),
@@ -81,15 +79,15 @@ def _parse(global_id: str) -> tuple[_Resolver, str] | None:
     return (resolve, decoded[1]) if well_formed(decoded[1]) else None
 
 
-async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
-    parsed = _parse(id)
+async def node(info: Info, global_id: str) -> NodeObject | None:
+    parsed = _parse(global_id)
     if parsed is None:
         return None
     resolve, local_id = parsed
     return await resolve(info, local_id)
 
 
-async def resolve_nodes(info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+async def nodes(info: Info, ids: list[str]) -> list[NodeObject | None]:
     if len(ids) > MAX_NODES:
         raise BadUserInput(f"`nodes` takes at most {MAX_NODES} ids; {len(ids)} were sent.")
     parsed = [_parse(global_id) for global_id in ids]

@@ -1,9 +1,6 @@
-from resolvers.context import Info
-from schema.types.photoshoot_style import PhotoshootStyle
+from domain.generation.styles import PhotoshootStyle
+from request_context.context import Info
 
 
-def resolve_photoshoot_styles(info: Info, category: str | None = None) -> list[PhotoshootStyle]:
-    return [
-        PhotoshootStyle.from_domain(style)
-        for style in info.context.services.generation.styles(category)
-    ]
+def photoshoot_styles(info: Info, category: str | None) -> list[PhotoshootStyle]:
+    return info.context.services.generation.styles(category)

@@ -1,24 +1,12 @@
 """Fields of `TrainingJob`."""
 
-from typing import TYPE_CHECKING, Annotated
-
-import strawberry
-
 from domain.errors import NotFound
-from resolvers.context import Info
-
-if TYPE_CHECKING:
-    from schema.types.training_job import TrainingJob
-    from schema.types.user_model import UserModel
+from domain.users.models import UserModel
+from request_context.context import Info
 
 
-async def resolve_training_model(
-    root: "TrainingJob", info: Info
-) -> Annotated["UserModel", strawberry.lazy("schema.types.user_model")]:
-    # Imported here: UserModel's own module imports TrainingJob (`activeTraining`).
-    from schema.types.user_model import UserModel
-
-    model = await info.context.loaders.model.load(root.model_id)
+async def training_model(info: Info, model_id: str) -> UserModel:
+    model = await info.context.loaders.model.load(model_id)
     if model is None:
         raise NotFound("No such model among yours.")
-    return UserModel.from_domain(model)
+    return model

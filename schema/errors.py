@@ -7,11 +7,17 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.types import ExecutionContext
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, NextStep
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side. Quote the requestId if you contact us."
+# The domain names what the user can do next; this is how the API does it.
+NEXT_STEP_HOW = {
+    NextStep.TRAIN: "Use the `startTraining` mutation.",
+    NextStep.FOLLOW_TRAINING: "Use the `trainingProgress` subscription.",
+    NextStep.PICK_STYLE: "Use the `photoshootStyles` query.",
+}
 
 
 def assign_error_codes(
@@ -30,7 +36,7 @@ def assign_error_codes(
             # Apollo Server's code for a document that does not parse (or is too long).
             error.extensions = {"code": ErrorCode.GRAPHQL_PARSE_FAILED.value}
         elif isinstance(original, DomainError):
-            error.message = original.message
+            error.message = _message(original)
             error.extensions = {"code": original.code.value, **original.details()}
         elif original is None or isinstance(original, GraphQLError):
             # Variable coercion: the client's variables are wrong. (Validation errors
@@ -38,6 +44,12 @@ def assign_error_codes(
             error.extensions = {"code": ErrorCode.BAD_USER_INPUT.value}
         else:
             _mask(error, _request_id(execution_context))
+
+
+def _message(error: DomainError) -> str:
+    if error.next_step is None:
+        return error.message
+    return f"{error.message} {NEXT_STEP_HOW[error.next_step]}"
 
 
 def _mask(error: GraphQLError, request_id: str) -> None:

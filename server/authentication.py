@@ -5,7 +5,7 @@ import logging
 from domain.errors import Unauthenticated
 from domain.users.service import UserService
 from identity import InvalidToken, TokenVerifier
-from resolvers.context import Credentials
+from request_context.context import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +22,13 @@ class Authenticator:
             return Credentials()
         token = _bearer_token(authorization)
         if token is None:
-            return Credentials(presented=True, problem="expected `Bearer <token>`")
+            return Credentials(presented=True)
         try:
             verified = await self._verifier.verify(token)
             user = await self._users.sign_in(verified.subject)
         except (InvalidToken, Unauthenticated) as error:
             log.info("rejected credentials: %s", error)
-            return Credentials(presented=True, problem=str(error))
+            return Credentials(presented=True)
         return Credentials(user=user, presented=True, expires_at=verified.expires_at)
 
 

@@ -20,7 +20,7 @@ from strawberry.types import ExecutionResult
 
 from domain.errors import ErrorCode
 from persistence.connection_share import share_connections
-from resolvers.context import RequestContext
+from request_context.context import RequestContext
 from schema.extensions import UNAUTHENTICATED_MESSAGE
 from server.graphiql import graphiql_page_response
 from server.persisted_queries import PersistedQueryError
@@ -193,6 +193,6 @@ class GraphQLView(GraphQL[RequestContext, None]):
         )
         if credentials.user is None:
             raise ConnectionRejectionError(
-                {"message": UNAUTHENTICATED_MESSAGE, "code": "UNAUTHENTICATED"}
+                {"message": UNAUTHENTICATED_MESSAGE, "code": ErrorCode.UNAUTHENTICATED.value}
             )
         context.credentials = credentials

@@ -27,7 +27,7 @@ from persistence.persisted_queries import SqlPersistedQueryStore
 from persistence.secrets import shared_secret
 from persistence.unit_of_work import SqlUnitOfWork
 from replicate_client import ReplicateClient, WebhookSecret
-from resolvers.context import Services
+from request_context.services import Services
 from server.authentication import Authenticator
 from server.background import reconcile_forever
 from server.persisted_queries import PersistedQueries
@@ -45,7 +45,6 @@ class Runtime:
     authenticator: Authenticator
     webhook_secret: WebhookSecret
     webhook_links: WebhookLinks
-    events: EventHub
     persisted_queries: PersistedQueries
 
 
@@ -126,7 +125,6 @@ async def open_runtime(
                     authenticator=Authenticator(build_token_verifier(settings, http), users),
                     webhook_secret=WebhookSecret(replicate, settings.replicate_webhook_secret),
                     webhook_links=webhook_links,
-                    events=events,
                     persisted_queries=PersistedQueries(SqlPersistedQueryStore(engine)),
                 )
             finally:

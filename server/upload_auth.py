@@ -10,7 +10,8 @@ from typing import cast
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from resolvers.context import Credentials
+from domain.errors import ErrorCode
+from request_context.context import Credentials
 from schema.extensions import UNAUTHENTICATED_MESSAGE
 from server.error_responses import send_error
 from server.runtime import Runtime
@@ -45,7 +46,7 @@ class UploadSignInMiddleware:
             Headers(scope=scope).get("authorization")
         )
         if credentials.user is None:
-            await send_error(send, 401, UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED")
+            await send_error(send, 401, UNAUTHENTICATED_MESSAGE, ErrorCode.UNAUTHENTICATED)
             return
         scope[CREDENTIALS_SCOPE_KEY] = credentials
         await self.app(scope, receive, send)

@@ -12,7 +12,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from resolvers.context import RequestContext
+from request_context.context import RequestContext
 
 TOKEN_EXPIRED_CLOSE_CODE = 4401
 TOKEN_EXPIRED_REASON = "Unauthorized: the token has expired"  # noqa: S105 (a message)

@@ -1,12 +1,9 @@
-import strawberry
-
-from resolvers.context import Info
+from domain.training.models import TrainingJob
+from request_context.context import Info
 from resolvers.global_ids import local_id
-from schema.types.training_job import TrainingJob
 
 
-async def cancel_training(info: Info, id: strawberry.ID) -> TrainingJob:
-    job = await info.context.services.training.cancel(
-        info.context.user, local_id(id, "TrainingJob")
+async def cancel_training(info: Info, job_id: str) -> TrainingJob:
+    return await info.context.services.training.cancel(
+        info.context.user, local_id(job_id, "TrainingJob")
     )
-    return TrainingJob.from_domain(job)

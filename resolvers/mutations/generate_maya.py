@@ -1,11 +1,9 @@
-from resolvers.context import Info
+from request_context.context import Info
 from resolvers.generation_nodes import with_images
-from schema.types.generation_payloads import GenerateMayaInput, GeneratePayload
+from resolvers.views import ShownGeneration
 
 
-async def generate_maya(info: Info, input: GenerateMayaInput) -> GeneratePayload:
-    generation = await info.context.services.generation.generate_maya(
-        info.context.user, input.prompt
-    )
-    [mapped] = await with_images(info, [generation])
-    return GeneratePayload(generation=mapped)
+async def generate_maya(info: Info, prompt: str) -> ShownGeneration:
+    generation = await info.context.services.generation.generate_maya(info.context.user, prompt)
+    [shown] = await with_images(info, [generation])
+    return shown

@@ -1,11 +1,11 @@
-from resolvers.context import Info
+from request_context.context import Info
 from resolvers.generation_nodes import with_images
-from schema.types.generation_payloads import GeneratePayload, GeneratePhotoshootInput
+from resolvers.views import ShownGeneration
 
 
-async def generate_photoshoot(info: Info, input: GeneratePhotoshootInput) -> GeneratePayload:
+async def generate_photoshoot(info: Info, style_id: str, details: str | None) -> ShownGeneration:
     generation = await info.context.services.generation.generate_photoshoot(
-        info.context.user, str(input.style_id), input.details
+        info.context.user, style_id, details
     )
-    [mapped] = await with_images(info, [generation])
-    return GeneratePayload(generation=mapped)
+    [shown] = await with_images(info, [generation])
+    return shown

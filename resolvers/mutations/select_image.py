@@ -1,12 +1,11 @@
-import strawberry
-
-from resolvers.context import Info
+from request_context.context import Info
+from resolvers.generation_nodes import shown_image
 from resolvers.global_ids import local_id
-from schema.types.generated_image import GeneratedImage
+from resolvers.views import ShownImage
 
 
-async def select_image(info: Info, id: strawberry.ID) -> GeneratedImage:
+async def select_image(info: Info, image_id: str) -> ShownImage:
     image = await info.context.services.generation.select_image(
-        info.context.user, local_id(id, "GeneratedImage")
+        info.context.user, local_id(image_id, "GeneratedImage")
     )
-    return GeneratedImage.from_domain(image, info.context.image_url(image.id))
+    return shown_image(info, image)

@@ -1,15 +1,65 @@
+"""`Generation` and `GeneratedImage`: one module, since each has a field of the other."""
+
 from datetime import datetime
 from typing import Self
 
 import strawberry
 
-from domain.generation.models import Generation as DomainGeneration
 from domain.generation.parameters import GenerationParameters as DomainParameters
-from resolvers.generation import resolve_style
+from request_context.context import Info
+from resolvers.generated_image import image_generation
+from resolvers.generation import generation_style
+from resolvers.views import ShownGeneration, ShownImage
 from schema.enums import GenerationSource, GenerationStatus
 from schema.node import Node, encode_global_id
-from schema.types.generated_image import GeneratedImage
 from schema.types.photoshoot_style import PhotoshootStyle
+
+
+async def _image_generation(root: "GeneratedImage", info: Info) -> "Generation":
+    return Generation.from_domain(await image_generation(info, root.generation_id))
+
+
+def _style(root: "Generation", info: Info) -> PhotoshootStyle | None:
+    style = generation_style(info, root.style_id)
+    return PhotoshootStyle.from_domain(style) if style else None
+
+
+@strawberry.type(name="GeneratedImage")
+class GeneratedImage(Node):
+    generation_id: strawberry.Private[str]
+    url: str = strawberry.field(
+        description=(
+            "A URL this server controls (not the provider's expiring one): absolute, "
+            "expiring, and usable by a browser on another origin (an `<img src>`) with "
+            "no further credentials."
+        ),
+    )
+    content_type: str
+    width: int | None
+    height: int | None
+    selected: bool = strawberry.field(
+        description="Whether the user picked this image out of the generation's outputs."
+    )
+    generation: "Generation" = strawberry.field(
+        resolver=_image_generation,
+        description=(
+            "The generation this image belongs to (so a client can refresh its "
+            "siblings' `selected`)."
+        ),
+    )
+
+    @classmethod
+    def from_domain(cls, shown: ShownImage) -> Self:
+        image = shown.image
+        return cls(
+            id=encode_global_id("GeneratedImage", image.id),
+            generation_id=image.generation_id,
+            url=shown.url,
+            content_type=image.content_type,
+            width=image.width,
+            height=image.height,
+            selected=image.selected,
+        )
 
 
 @strawberry.type(
@@ -52,7 +102,7 @@ class Generation(Node):
     prompt: str = strawberry.field(
         description="The prompt as sent to the provider, trigger word included."
     )
-    style: PhotoshootStyle | None = strawberry.field(resolver=resolve_style)
+    style: PhotoshootStyle | None = strawberry.field(resolver=_style)
     status: GenerationStatus
     parameters: GenerationParameters
     images: list[GeneratedImage]
@@ -61,7 +111,8 @@ class Generation(Node):
     completed_at: datetime | None
 
     @classmethod
-    def from_domain(cls, generation: DomainGeneration, images: list[GeneratedImage]) -> Self:
+    def from_domain(cls, shown: ShownGeneration) -> Self:
+        generation = shown.generation
         return cls(
             id=encode_global_id("Generation", generation.id),
             generation_id=generation.id,
@@ -70,7 +121,7 @@ class Generation(Node):
             prompt=generation.prompt,
             status=generation.status,
             parameters=GenerationParameters.from_domain(generation.parameters),
-            images=images,
+            images=[GeneratedImage.from_domain(image) for image in shown.images],
             error=generation.error,
             created_at=generation.created_at,
             completed_at=generation.completed_at,

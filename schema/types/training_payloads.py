@@ -1,8 +1,7 @@
 import strawberry
 from strawberry.file_uploads import Upload
 
-from schema.types.training_job import TrainingJob
-from schema.types.user_model import UserModel
+from schema.types.training import TrainingJob, UserModel
 
 
 @strawberry.input

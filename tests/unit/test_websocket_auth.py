@@ -13,7 +13,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from domain.users.models import User
-from resolvers.context import Credentials
+from request_context.context import Credentials
 from server.websocket_auth import SignedInTransportWSHandler
 
 WAIT_SECONDS = 10
@@ -161,7 +161,7 @@ async def test_shutdown_stops_the_expiry_timer() -> None:
     ("credentials", "left"),
     [
         (Credentials(), 0.0),
-        (Credentials(presented=True, problem="bad"), 0.0),
+        (Credentials(presented=True), 0.0),
         (Credentials(user=User("abc", "alice", datetime.now(UTC)), presented=True), 0.0),
         (
             Credentials(

@@ -7,22 +7,9 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from domain.errors import Unauthenticated
-from domain.generation.service import GenerationService
-from domain.images import ImageUrlSigner
-from domain.training.service import TrainingService
 from domain.users.models import User
-from domain.users.service import UserService
-from resolvers.loaders import Loaders
-
-
-@dataclass(frozen=True)
-class Services:
-    """The domain services a request may call, built once per process."""
-
-    users: UserService
-    training: TrainingService
-    generation: GenerationService
-    image_urls: ImageUrlSigner
+from request_context.loaders import Loaders
+from request_context.services import Services
 
 
 @dataclass(frozen=True)
@@ -31,7 +18,6 @@ class Credentials:
 
     user: User | None = None
     presented: bool = False
-    problem: str | None = None
     # The token's expiry (seconds since the epoch), when it was accepted.
     expires_at: float | None = None
 

@@ -4,16 +4,14 @@ Loaders by id answer only the signed-in user's own objects (None for anyone else
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
 from domain.generation.models import GeneratedImage, Generation
 from domain.training.models import TrainingJob
 from domain.users.models import User, UserModel
-
-if TYPE_CHECKING:
-    from resolvers.context import Services
+from request_context.services import Services
 
 T = TypeVar("T")
 
@@ -29,7 +27,7 @@ def _by_key(
 
 
 class Loaders:
-    def __init__(self, services: "Services", current_user: Callable[[], User]) -> None:
+    def __init__(self, services: Services, current_user: Callable[[], User]) -> None:
         async def images_by_generation(ids: Sequence[str]) -> list[list[GeneratedImage]]:
             found = await services.generation.images_for(current_user(), ids)
             return [found.get(generation_id, []) for generation_id in ids]

@@ -1,0 +1,16 @@
+from dataclasses import dataclass
+
+from domain.generation.service import GenerationService
+from domain.images import ImageUrlSigner
+from domain.training.service import TrainingService
+from domain.users.service import UserService
+
+
+@dataclass(frozen=True)
+class Services:
+    """The domain services a request may call, built once per process."""
+
+    users: UserService
+    training: TrainingService
+    generation: GenerationService
+    image_urls: ImageUrlSigner
