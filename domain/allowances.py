@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from domain.errors import DomainError, ErrorCode
+from domain.errors import QuotaExceeded, RateLimited
 
 ACTIVE_RETRY_AFTER_SECONDS = 15
 
@@ -13,21 +13,6 @@ class Allowances:
     max_active_generations: int = 3
     daily_generations: int = 100
     daily_trainings: int = 3
-
-
-class RateLimited(DomainError):
-    code = ErrorCode.RATE_LIMITED
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-    def details(self) -> dict[str, object]:
-        return {"retryAfter": self.retry_after}
-
-
-class QuotaExceeded(RateLimited):
-    code = ErrorCode.QUOTA_EXCEEDED
 
 
 def day_start(now: datetime) -> datetime:

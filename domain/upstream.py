@@ -1,11 +1,10 @@
-"""The image provider (Replicate) as the domain sees it: a port, its objects and its errors."""
+"""The image provider (Replicate) as the domain sees it: a port and its objects (its errors
+are in domain.errors)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
-
-from domain.errors import DomainError, ErrorCode
 
 # Upstream error texts are free text of any length (a trainer's traceback can run to
 # many kilobytes): they are kept to this many characters.
@@ -76,35 +75,6 @@ class FileUpload:
     content: bytes
     filename: str
     content_type: str
-
-
-class UpstreamUnavailable(DomainError):
-    """Replicate failed or could not be reached.
-
-    `may_have_arrived` is true when a POST might have been processed (a timeout or a
-    5xx after sending): then the caller must find out what happened, not retry.
-    """
-
-    code = ErrorCode.UPSTREAM_UNAVAILABLE
-
-    def __init__(self, message: str, *, may_have_arrived: bool = False) -> None:
-        super().__init__(message)
-        self.may_have_arrived = may_have_arrived
-
-
-class UpstreamRejected(DomainError):
-    """Replicate answered with a 4xx problem (other than 404 where None is returned)."""
-
-    code = ErrorCode.UPSTREAM_UNAVAILABLE
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"The image provider refused the request ({status}): {detail}")
-        self.status = status
-        self.detail = detail
-
-
-class NotConfigured(DomainError):
-    code = ErrorCode.NOT_CONFIGURED
 
 
 class UnconfirmedReport(Exception):

@@ -1,5 +1,5 @@
 """Adapters that run CPU-heavy image work away from the event loop."""
 
-from image_processing.pool import ImageWorkersLost, ProcessSelfieProcessor
+from image_processing.pool import ProcessSelfieProcessor
 
-__all__ = ["ImageWorkersLost", "ProcessSelfieProcessor"]
+__all__ = ["ProcessSelfieProcessor"]

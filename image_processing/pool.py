@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from domain.errors import DomainError
+from domain.errors import ImageWorkersLost
 from domain.training.selfies import CleanedSelfie, ReadSelfie, SelfieLimits, clean_selfie
 
 log = logging.getLogger(__name__)
@@ -22,14 +22,6 @@ CleanFunction = Callable[[ReadSelfie, SelfieLimits], CleanedSelfie]
 # Workers fork from a server process that imported only this (never from the threaded
 # server itself, which fork would copy mid-flight).
 _PRELOADED = ["domain.training.selfies"]
-
-
-class ImageWorkersLost(DomainError):
-    def __init__(self) -> None:
-        super().__init__(
-            "Your photos could not be processed just now. Nothing was charged; "
-            "upload them again in a moment."
-        )
 
 
 class ProcessSelfieProcessor:

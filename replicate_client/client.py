@@ -20,14 +20,8 @@ from urllib.parse import quote
 
 import httpx
 
-from domain.upstream import (
-    FileUpload,
-    NotConfigured,
-    UpstreamPrediction,
-    UpstreamRejected,
-    UpstreamTraining,
-    UpstreamUnavailable,
-)
+from domain.errors import NotConfigured, UpstreamRejected, UpstreamUnavailable
+from domain.upstream import FileUpload, UpstreamPrediction, UpstreamTraining
 from replicate_client.parsing import prediction_from_json, training_from_json
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 
-from domain.upstream import NotConfigured, Replicate, UpstreamRejected, UpstreamUnavailable
+from domain.errors import NotConfigured, UpstreamRejected, UpstreamUnavailable
+from domain.upstream import Replicate
 
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 _SIGNATURE_VERSION = "v1"

@@ -4,6 +4,7 @@ JSON document no GraphQL operation needs, is refused with 413 while it streams i
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.errors import ErrorCode
 from server.error_responses import send_error
 
 MIB = 1024 * 1024
@@ -62,4 +63,5 @@ class BodyLimitMiddleware:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    await send_error(send, 413, f"The request is larger than {limit // MIB} MB.", "BAD_USER_INPUT")
+    message = f"The request is larger than {limit // MIB} MB."
+    await send_error(send, 413, message, ErrorCode.BAD_USER_INPUT)

@@ -8,6 +8,7 @@ preflight; such a request is refused unless it carries a header only a script
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from domain.errors import ErrorCode
 from server.error_responses import send_error
 
 PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name")
@@ -28,7 +29,7 @@ class CsrfPreventionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not self._allowed(scope):
-            await send_error(send, 400, CSRF_MESSAGE, "BAD_USER_INPUT")
+            await send_error(send, 400, CSRF_MESSAGE, ErrorCode.BAD_USER_INPUT)
             return
         await self.app(scope, receive, send)
 

@@ -4,9 +4,12 @@ import json
 
 from starlette.types import Send
 
+from domain.errors import ErrorCode
 
-async def send_error(send: Send, status: int, message: str, code: str) -> None:
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+
+async def send_error(send: Send, status: int, message: str, code: ErrorCode) -> None:
+    error = {"message": message, "extensions": {"code": code.value}}
+    body = json.dumps({"errors": [error]}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -13,7 +13,8 @@ from typing import cast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.upstream import UnconfirmedReport, UpstreamRejected, UpstreamUnavailable
+from domain.errors import UpstreamRejected, UpstreamUnavailable
+from domain.upstream import UnconfirmedReport
 from domain.webhook_links import TOKEN_PARAMETER, WebhookKind
 from replicate_client import (
     InvalidWebhook,

@@ -7,13 +7,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from domain.allowances import Allowances, check_generation_allowance, day_start
-from domain.errors import DomainError, ErrorCode, NotFound
+from domain.errors import (
+    ModelNotReady,
+    NextStep,
+    NotFound,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from domain.events import EventHub, generation_topic
 from domain.generation.models import (
     GeneratedImage,
     Generation,
     GenerationSource,
     GenerationStatus,
+    StoredOutput,
 )
 from domain.generation.parameters import GenerationParameters, locked_parameters, prediction_input
 from domain.generation.prompts import maya_prompt, photoshoot_details
@@ -23,21 +30,13 @@ from domain.images import OutputUnavailable as OutputNotYetAvailable
 from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
-from domain.upstream import (
-    Replicate,
-    UnconfirmedReport,
-    UpstreamPrediction,
-    UpstreamRejected,
-    UpstreamStatus,
-    UpstreamUnavailable,
-)
+from domain.upstream import Replicate, UnconfirmedReport, UpstreamPrediction, UpstreamStatus
 from domain.users.models import User, UserModel
 from domain.webhook_links import WebhookKind, WebhookLinks, job_id_in
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_EVENTS = ["start", "completed"]
-MAX_PAGE_SIZE = 100
 FAILED_MESSAGE = (
     "The photos could not be created. This one does not count against your allowance; "
     "try again, perhaps with a different prompt."
@@ -73,10 +72,6 @@ _STATUS_FROM_UPSTREAM = {
     UpstreamStatus.FAILED: GenerationStatus.FAILED,
     UpstreamStatus.CANCELED: GenerationStatus.CANCELED,
 }
-
-
-class ModelNotReady(DomainError):
-    code = ErrorCode.MODEL_NOT_READY
 
 
 @dataclass(frozen=True)
@@ -125,14 +120,17 @@ class GenerationService:
         self._replicate.require_configured()
         style = self._styles.get(style_id)
         if style is None:
-            raise NotFound("No such photoshoot style: pick one from `photoshootStyles`.")
+            raise NotFound(
+                "No such photoshoot style: pick one of the styles on offer.",
+                next_step=NextStep.PICK_STYLE,
+            )
         tidied = photoshoot_details(details)
         model = await self._ready_model(user)
         prompt = style.render(model.trigger_word, tidied)
         return await self._generate(user, model, GenerationSource.PHOTOSHOOT, style.id, prompt)
 
     def styles(self, category: str | None = None) -> list[PhotoshootStyle]:
-        return self._styles.list(category)
+        return self._styles.styles(category)
 
     def style(self, style_id: str) -> PhotoshootStyle | None:
         return self._styles.get(style_id)
@@ -149,7 +147,7 @@ class GenerationService:
             and model.input_names is not None
         ):
             return model
-        raise ModelNotReady(_not_ready_message(model, training))
+        raise _not_ready(model, training)
 
     async def _generate(
         self,
@@ -164,11 +162,13 @@ class GenerationService:
         generation = await self._record_starting(
             user, source, version, style_id, prompt, parameters
         )
-        assert model.input_names is not None
+        input_names = model.input_names
+        if input_names is None:  # `_ready_model` refuses such a model: never so
+            raise _not_ready(model, None)
         try:
             prediction = await self._replicate.create_prediction(
                 version=version,
-                input=prediction_input(prompt, parameters, model.input_names),
+                input=prediction_input(prompt, parameters, input_names),
                 webhook=self._webhook_for(generation),
                 webhook_events=WEBHOOK_EVENTS,
             )
@@ -363,7 +363,7 @@ class GenerationService:
                 generation_id=generation.id,
                 user_id=generation.user_id,
                 images=[
-                    (position, key, image.content_type, image.width, image.height)
+                    StoredOutput(position, key, image.content_type, image.width, image.height)
                     for position, (key, image) in enumerate(zip(keys, fetched, strict=True))
                 ],
             )
@@ -548,17 +548,21 @@ def _same_prediction(generation: Generation, prediction: UpstreamPrediction) -> 
     return False
 
 
-def _not_ready_message(model: UserModel | None, training: TrainingJob | None) -> str:
+def _not_ready(model: UserModel | None, training: TrainingJob | None) -> ModelNotReady:
     if training is not None:
-        return (
+        return ModelNotReady(
             f"Your model is still training ({round(training.progress * 100)}% done). "
-            "You can generate photos as soon as it is ready."
+            "You can generate photos as soon as it is ready.",
+            next_step=NextStep.FOLLOW_TRAINING,
         )
     if model is None:
-        return "You have no model yet: upload 10-30 selfies with `startTraining` to train yours."
+        return ModelNotReady(
+            "You have no model yet: upload 10-30 selfies to train yours.",
+            next_step=NextStep.TRAIN,
+        )
     if model.unusable_reason:
-        return model.unusable_reason
-    return (
-        "Your last training did not finish, so you have no model yet: upload your selfies "
-        "again with `startTraining`."
+        return ModelNotReady(model.unusable_reason, next_step=NextStep.TRAIN)
+    return ModelNotReady(
+        "Your last training did not finish, so you have no model yet: upload your selfies again.",
+        next_step=NextStep.TRAIN,
     )

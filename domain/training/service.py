@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.allowances import Allowances, check_training_allowance, day_start
-from domain.errors import BadUserInput, CapacityReached, NotFound, TrainingInProgress
+from domain.errors import (
+    BadUserInput,
+    CapacityReached,
+    NotFound,
+    TrainingInProgress,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from domain.events import EventHub, training_topic
 from domain.paging import Page
 from domain.ports import SelfieProcessor, UnitOfWork, UnitOfWorkFactory
@@ -20,10 +27,8 @@ from domain.upstream import (
     FileUpload,
     Replicate,
     UnconfirmedReport,
-    UpstreamRejected,
     UpstreamStatus,
     UpstreamTraining,
-    UpstreamUnavailable,
 )
 from domain.users.models import ModelStatus, User, UserModel, model_name_for, trigger_word_for
 from domain.webhook_links import WebhookKind, WebhookLinks, job_id_in
@@ -96,7 +101,7 @@ class TrainingService:
 
     async def start(self, user: User, sources: Sequence[SelfieSource]) -> StartedTraining:
         self._replicate.require_configured()
-        with self._uploads.only_one(user.id, lambda: TrainingInProgress(_in_progress_message())):
+        with self._uploads.only_one(user.id, TrainingInProgress.running):
             await self._check_may_start(user)
             selfies = await prepare_selfies(sources, self._selfies)
             job, model = await self._record_queued_job(user, selfies.count)
@@ -124,7 +129,7 @@ class TrainingService:
         now = datetime.now(UTC)
         async with self._uow(read_only=True) as uow:
             if await uow.training_jobs.active_for_user(user.id):
-                raise TrainingInProgress(_in_progress_message())
+                raise TrainingInProgress.running()
             today = await uow.training_jobs.count_started_since(user.id, day_start(now))
         check_training_allowance(self._config.allowances, today=today, now=now)
 
@@ -312,7 +317,8 @@ class TrainingService:
     ) -> TrainingJob:
         async with self._uow() as uow:
             job = await uow.training_jobs.get(job_id, lock=True)
-            assert job is not None
+            if job is None:  # jobs are never deleted
+                raise LookupError(f"training job {job_id} is gone")
             if job.status.is_terminal:
                 return job
             model = await uow.user_models.for_user(job.user_id, lock=True)
@@ -385,7 +391,8 @@ class TrainingService:
     ) -> TrainingJob:
         """A training ended: switch the model to its version, or keep the one it had."""
         model = await uow.user_models.for_user(job.user_id, lock=True)
-        assert model is not None
+        if model is None:  # a job references its model: never so
+            raise LookupError(f"the model of training job {job.id} is gone")
         has_version = model.replicate_version_id is not None
         version_id = version_id_from(upstream.output_version)
         if job.status is TrainingStatus.SUCCEEDED and version_id and version_inputs:
@@ -556,11 +563,4 @@ def _with_version(model: UserModel, version_id: str, inputs: VersionInputs) -> U
         trained_at=datetime.now(UTC),
         input_names=inputs.names,
         unusable_reason=inputs.unusable_reason,
-    )
-
-
-def _in_progress_message() -> str:
-    return (
-        "A training of yours is already running. Follow it with `trainingProgress`, "
-        "or cancel it before starting another."
     )

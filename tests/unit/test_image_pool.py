@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from domain.errors import BadUserInput
+from domain.errors import BadUserInput, ImageWorkersLost
 from domain.training.selfies import (
     DEFAULT_LIMITS,
     CleanedSelfie,
@@ -16,7 +16,7 @@ from domain.training.selfies import (
     SelfieLimits,
     clean_selfie,
 )
-from image_processing import ImageWorkersLost, ProcessSelfieProcessor
+from image_processing import ProcessSelfieProcessor
 from tests.selfies import make_selfie
 
 WORK_SECONDS = 0.05

@@ -8,12 +8,8 @@ import httpx
 import pytest
 import respx
 
-from domain.upstream import (
-    FileUpload,
-    NotConfigured,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from domain.errors import NotConfigured, UpstreamRejected, UpstreamUnavailable
+from domain.upstream import FileUpload
 from replicate_client import ReplicateClient
 from tests.unit.replicate_client.fakes import (
     BASE_URL,

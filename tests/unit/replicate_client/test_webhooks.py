@@ -7,7 +7,8 @@ from typing import cast
 
 import pytest
 
-from domain.upstream import NotConfigured, Replicate, UpstreamRejected, UpstreamUnavailable
+from domain.errors import NotConfigured, UpstreamRejected, UpstreamUnavailable
+from domain.upstream import Replicate
 from replicate_client import (
     InvalidWebhook,
     SecretUnavailable,
