@@ -4,13 +4,16 @@ import os
 import platform
 import statistics
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
+from sqlalchemy.engine import make_url
+
 from persistence import migrate
-from persistence.database import create_engine
-from tests import postgres
+from persistence.database import asyncpg_dsn, create_engine
 
 
 def machine() -> str:
@@ -44,14 +47,27 @@ async def fresh_database() -> AsyncIterator[str]:
         if configured:
             server_url = configured
         else:
-            server_url, handle = postgres.start_server(Path(root))
-        url = await postgres.create_database(server_url)
+            from pgserver.postgres_server import get_server
+
+            handle = get_server(Path(root) / "pg", cleanup_mode="stop")
+            server_url = handle.get_uri("postgres")
+        name = f"sselfie_bench_{uuid.uuid4().hex[:12]}"
+        await _maintain(server_url, f'CREATE DATABASE "{name}"')
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
         engine = create_engine(url, pool_size=1)
         await migrate.upgrade(engine)
         await engine.dispose()
         try:
             yield url
         finally:
-            await postgres.drop_database(server_url, url)
+            await _maintain(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if handle is not None:
                 handle.cleanup()
+
+
+async def _maintain(server_url: str, statement: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()

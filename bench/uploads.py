@@ -26,8 +26,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,10 +39,11 @@ import httpx
 from PIL import ExifTags, Image
 
 from bench.common import fresh_database, machine
-from tests.e2e.server_process import READY_LINE, STARTUP_TIMEOUT_SECONDS, free_port, sselfie_env
+from bench.servers import TOKEN_SECRET, Server, free_port, sselfie_env, started, token_for
+
+# Replicate's stand-in: the repository's Replicate-compatible fake, the one instrument
+# there is (the e2e tests run on it too); the one import of this benchmark from `tests/`.
 from tests.fake_replicate import FakeReplicate
-from tests.integration.api import TEST_SECRET, token_for
-from tests.integration.studio import START_TRAINING
 
 PHOTO_SIZE = (4032, 3024)
 PHOTO_QUALITY = 90
@@ -54,6 +53,11 @@ REQUEST_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 SAMPLE_SECONDS = 0.01
 AIM_RATIO = 0.4
 CANCEL = "mutation($id: ID!) { cancelTraining(id: $id) { id status } }"
+START_TRAINING = (
+    "mutation($input: StartTrainingInput!) { startTraining(input: $input) { "
+    "trainingJob { id status progress imageCount replicateTrainingId error } "
+    "model { id status replicateModelId replicateVersionId triggerWord } } }"
+)
 
 
 # --- photos --------------------------------------------------------------------------
@@ -162,38 +166,10 @@ VARIANTS = (Variant("before", "bench.legacy_server"), Variant("after", "server.c
 
 
 @contextmanager
-def server(module: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+def server(module: str, env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603 (our own command)
-        [sys.executable, "-m", module, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if READY_LINE in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        if not ready.wait(STARTUP_TIMEOUT_SECONDS) or process.poll() is not None:
-            raise RuntimeError(f"{module} did not start:\n" + "".join(output))
-        yield f"http://127.0.0.1:{port}", process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with started([module, "serve", "--port", str(port)], env, port) as running:
+        yield running
 
 
 # --- requests ------------------------------------------------------------------------
@@ -250,13 +226,16 @@ async def measure(
         env = sselfie_env(
             Path(data_dir),
             DATABASE_URL=database_url,
-            AUTH_JWT_SECRET=TEST_SECRET,
+            AUTH_JWT_SECRET=TOKEN_SECRET,
             REPLICATE_API_TOKEN=fake.token,
             REPLICATE_API_BASE_URL=fake.base_url,
             DAILY_TRAINING_LIMIT="1",
         )
-        with server(variant.module, env) as (origin, pid):
-            async with httpx.AsyncClient(base_url=origin, timeout=REQUEST_TIMEOUT) as client:
+        with server(variant.module, env) as running:
+            pid = running.pid
+            async with httpx.AsyncClient(
+                base_url=running.base_url, timeout=REQUEST_TIMEOUT
+            ) as client:
                 await timed(client, pid, f"{variant.name}-warm-up", photos[:10], "OK")
                 measured.idle_rss = tree_rss(pid)
                 for round_ in range(rounds):
@@ -270,7 +249,8 @@ async def measure(
                         json={"query": CANCEL, "variables": {"id": job}},
                         headers={"Authorization": f"Bearer {token_for(subject)}"},
                     )
-                    assert code_of(canceled.json()) == "OK", canceled.text
+                    if code_of(canceled.json()) != "OK":
+                        raise RuntimeError(f"{subject}: not canceled: {canceled.text}")
                     seconds, peak, _ = await timed(client, pid, subject, photos, "QUOTA_EXCEEDED")
                     measured.refused_seconds.append(seconds)
                     measured.refused_peak.append(peak)

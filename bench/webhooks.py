@@ -23,13 +23,12 @@ import asyncpg
 import websockets
 
 from bench.common import fresh_database, machine, percentile, summary_ms
+from bench.servers import TOKEN_SECRET, free_port, sselfie_env, sselfie_server, token_for
 from domain.webhook_links import KEY_NAME, WebhookKind, WebhookLinks
 from persistence.database import asyncpg_dsn, create_engine
 from persistence.secrets import shared_secret
 from replicate_client import new_webhook_secret, sign_webhook
 from schema.node import encode_global_id
-from tests.e2e.server_process import free_port, sselfie_env, sselfie_server
-from tests.integration.api import TEST_SECRET, token_for
 
 TOTAL_STEPS = 1000
 SUBSCRIPTION = "subscription($id: ID) { trainingProgress(trainingJobId: $id) { progress } }"
@@ -186,7 +185,7 @@ async def run(trainings_count: int, steps: int, concurrency: int) -> None:
         env = sselfie_env(
             Path(data_dir),
             DATABASE_URL=database_url,
-            AUTH_JWT_SECRET=TEST_SECRET,
+            AUTH_JWT_SECRET=TOKEN_SECRET,
             REPLICATE_API_TOKEN="unused-by-this-benchmark",  # noqa: S106
             REPLICATE_API_BASE_URL="http://127.0.0.1:9/v1",
             REPLICATE_WEBHOOK_SECRET=secret,

@@ -5,7 +5,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from domain.generation.models import GeneratedImage, Generation, GenerationSource
+from domain.generation.models import GeneratedImage, Generation, GenerationSource, StoredOutput
 from domain.generation.parameters import GenerationParameters
 from domain.paging import Page
 from domain.training.models import TrainingJob
@@ -136,9 +136,9 @@ class GeneratedImageRepository(Protocol):
         *,
         generation_id: str,
         user_id: str,
-        images: Sequence[tuple[int, str, str, int | None, int | None]],
+        images: Sequence[StoredOutput],
     ) -> None:
-        """(position, storage key, content type, width, height); positions stored once."""
+        """Each position is stored once: a position already there is kept as it is."""
         ...
 
     async def select(self, user_id: str, image_id: str) -> GeneratedImage | None:

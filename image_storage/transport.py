@@ -53,8 +53,7 @@ class CheckedNetworkBackend(httpcore.AsyncNetworkBackend):
                 )
             except httpcore.ConnectError as error:
                 failure = error
-        assert failure is not None  # addresses is never empty
-        raise failure
+        raise failure or httpcore.ConnectError(f"no address to connect to for {host}")
 
     async def _resolved(self, host: str, port: int, seconds: float | None) -> list[str]:
         try:

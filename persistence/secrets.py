@@ -21,5 +21,6 @@ async def shared_secret(engine: AsyncEngine, name: str) -> bytes:
         value = await connection.scalar(
             select(server_secrets.c.value).where(server_secrets.c.name == name)
         )
-    assert isinstance(value, bytes)
+    if not isinstance(value, bytes):
+        raise RuntimeError(f"the server secret {name!r} could not be read back")
     return value

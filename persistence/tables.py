@@ -1,11 +1,18 @@
 """The tables, as SQLModel classes. Relationships refuse lazy loading: load what you need."""
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+from domain.generation.models import GenerationSource, GenerationStatus
+from domain.job_status import JobStatus
+from domain.training.models import TrainingStatus
+from domain.users.models import ModelStatus
 
 metadata = SQLModel.metadata
 metadata.naming_convention = {
@@ -15,6 +22,17 @@ metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def _one_of(column: str, values: Iterable[StrEnum]) -> str:
+    """`column IN ('A', 'B')`, the values in their declared order."""
+    quoted = ", ".join(f"'{value.value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+def _statuses(kind: type[JobStatus], *, terminal: bool | None = None) -> str:
+    """The statuses of a kind (only the terminal or active ones if `terminal` is given)."""
+    return _one_of("status", [status for status in kind if terminal in (None, status.is_terminal)])
 
 
 def _timestamp(*, nullable: bool = False) -> sa.Column[datetime]:
@@ -40,7 +58,7 @@ class UserRow(SQLModel, table=True):
 class UserModelRow(SQLModel, table=True):
     __tablename__ = "user_models"
     __table_args__ = (
-        sa.CheckConstraint("status IN ('TRAINING', 'READY', 'FAILED')", name="status"),
+        sa.CheckConstraint(_one_of("status", ModelStatus), name="status"),
         sa.CheckConstraint(
             "status <> 'READY' OR (replicate_version_id IS NOT NULL AND trained_at IS NOT NULL)",
             name="ready_has_version",
@@ -74,20 +92,17 @@ class UserModelRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_timestamp())
 
 
-ACTIVE_TRAINING = "status IN ('QUEUED', 'STARTING', 'PROCESSING')"
+ACTIVE_TRAINING = _statuses(TrainingStatus, terminal=False)
 
 
 class TrainingJobRow(SQLModel, table=True):
     __tablename__ = "training_jobs"
     __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('QUEUED', 'STARTING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELED')",
-            name="status",
-        ),
+        sa.CheckConstraint(_statuses(TrainingStatus), name="status"),
         sa.CheckConstraint("progress >= 0 AND progress <= 1", name="progress_range"),
         sa.CheckConstraint("image_count BETWEEN 1 AND 100", name="image_count_range"),
         sa.CheckConstraint(
-            "(status IN ('SUCCEEDED', 'FAILED', 'CANCELED')) = (completed_at IS NOT NULL)",
+            f"({_statuses(TrainingStatus, terminal=True)}) = (completed_at IS NOT NULL)",
             name="completed_when_terminal",
         ),
         # One active training per user, whatever the number of replicas racing.
@@ -160,24 +175,21 @@ class ReplicateOwnerRow(SQLModel, table=True):
     )
 
 
-ACTIVE_GENERATION = "status IN ('STARTING', 'PROCESSING')"
+ACTIVE_GENERATION = _statuses(GenerationStatus, terminal=False)
 
 
 class GenerationRow(SQLModel, table=True):
     __tablename__ = "generations"
     __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('STARTING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CANCELED')",
-            name="status",
-        ),
-        sa.CheckConstraint("source IN ('MAYA', 'PHOTOSHOOT')", name="source"),
+        sa.CheckConstraint(_statuses(GenerationStatus), name="status"),
+        sa.CheckConstraint(_one_of("source", GenerationSource), name="source"),
         sa.CheckConstraint(
             "(source = 'PHOTOSHOOT') = (style_id IS NOT NULL)", name="style_for_photoshoots"
         ),
         sa.CheckConstraint("length(prompt) BETWEEN 1 AND 4000", name="prompt_length"),
         sa.UniqueConstraint("id", "user_id", name="uq_generations_id_user_id"),
         sa.CheckConstraint(
-            "(status IN ('SUCCEEDED', 'FAILED', 'CANCELED')) = (completed_at IS NOT NULL)",
+            f"({_statuses(GenerationStatus, terminal=True)}) = (completed_at IS NOT NULL)",
             name="completed_when_terminal",
         ),
         sa.Index(

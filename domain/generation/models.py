@@ -3,29 +3,20 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.generation.parameters import GenerationParameters
+from domain.job_status import JobStatus
 
 
-class GenerationStatus(StrEnum):
+class GenerationStatus(JobStatus):
     STARTING = "STARTING"
     PROCESSING = "PROCESSING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELED = "CANCELED"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in (
-            GenerationStatus.SUCCEEDED,
-            GenerationStatus.FAILED,
-            GenerationStatus.CANCELED,
-        )
 
-    @property
-    def rank(self) -> int:
-        return {GenerationStatus.STARTING: 0, GenerationStatus.PROCESSING: 1}.get(self, 2)
-
-
-ACTIVE_GENERATION_STATUSES = frozenset({GenerationStatus.STARTING, GenerationStatus.PROCESSING})
+ACTIVE_GENERATION_STATUSES = frozenset(
+    status for status in GenerationStatus if not status.is_terminal
+)
 
 
 class GenerationSource(StrEnum):
@@ -54,6 +45,17 @@ class Generation:
     created_at: datetime = datetime.min
     updated_at: datetime = datetime.min
     completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutput:
+    """One of a generation's outputs, downloaded and stored: an image to record."""
+
+    position: int
+    storage_key: str
+    content_type: str
+    width: int | None
+    height: int | None
 
 
 @dataclass(frozen=True, slots=True)

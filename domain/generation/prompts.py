@@ -6,15 +6,15 @@ from domain.errors import BadUserInput
 
 MAX_PROMPT_LENGTH = 1_000
 MAX_DETAILS_LENGTH = 300
-_WHITESPACE = re.compile(r"\s+")
 
 
-def tidy(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
+def squash_whitespace(text: str) -> str:
+    """Whitespace runs (line breaks included) as single spaces, none at the ends."""
+    return " ".join(text.split())
 
 
 def maya_prompt(prompt: str, trigger_word: str) -> str:
-    tidied = tidy(prompt)
+    tidied = squash_whitespace(prompt)
     if not tidied:
         raise BadUserInput("Write a prompt: describe the photo you want.")
     if len(tidied) > MAX_PROMPT_LENGTH:
@@ -29,7 +29,7 @@ def maya_prompt(prompt: str, trigger_word: str) -> str:
 def photoshoot_details(details: str | None) -> str | None:
     if details is None:
         return None
-    tidied = tidy(details)
+    tidied = squash_whitespace(details)
     if len(tidied) > MAX_DETAILS_LENGTH:
         raise BadUserInput(
             f"The details have {len(tidied)} characters; keep them to {MAX_DETAILS_LENGTH}."

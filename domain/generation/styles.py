@@ -7,13 +7,14 @@ their own. Rendering is plain string replacement, never `str.format`: the detail
 after the trigger word is placed, so braces in them are kept literally.
 """
 
-import builtins
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
+
+from domain.generation.prompts import squash_whitespace
 
 TRIGGER = "{trigger}"
 DETAILS = "{details}"
@@ -27,14 +28,9 @@ _CANNOT_FOLLOW_DETAILS = ",;:.!?)"
 _TRAILING_SEPARATORS = ",;:"
 
 
-def _squash(text: str) -> str:
-    """Whitespace runs (line breaks included) as single spaces, none at the ends."""
-    return " ".join(text.split())
-
-
 def _as_sentence(details: str) -> str:
     """The user's details as a sentence of their own: capitalised and closed by punctuation."""
-    text = _squash(details).rstrip(_TRAILING_SEPARATORS).rstrip()
+    text = squash_whitespace(details).rstrip(_TRAILING_SEPARATORS).rstrip()
     if not text:
         return ""
     text = text[0].upper() + text[1:]
@@ -58,9 +54,9 @@ class PhotoshootStyle:
         # nothing in the trigger word or the details is ever read as a placeholder.
         before, _, after = self.prompt_template.partition(DETAILS)
         parts = (
-            _squash(before.replace(TRIGGER, trigger_word)),
+            squash_whitespace(before.replace(TRIGGER, trigger_word)),
             _as_sentence(details) if details else "",
-            _squash(after.replace(TRIGGER, trigger_word)),
+            squash_whitespace(after.replace(TRIGGER, trigger_word)),
         )
         return " ".join(part for part in parts if part)
 
@@ -91,17 +87,17 @@ class StyleCatalogue:
     def get(self, style_id: str) -> PhotoshootStyle | None:
         return self._by_id.get(style_id)
 
-    def list(self, category: str | None = None) -> builtins.list[PhotoshootStyle]:
+    def styles(self, category: str | None = None) -> list[PhotoshootStyle]:
         """The styles in catalogue order, only those of `category` (any case) if given."""
         if category is None:
-            return builtins.list(self._styles)
+            return list(self._styles)
         wanted = category.strip().casefold()
         return [style for style in self._styles if style.category.casefold() == wanted]
 
     @property
-    def categories(self) -> builtins.list[str]:
+    def categories(self) -> list[str]:
         """Each category once, in the order it first appears in the catalogue."""
-        return builtins.list(dict.fromkeys(style.category for style in self._styles))
+        return list(dict.fromkeys(style.category for style in self._styles))
 
     def __len__(self) -> int:
         return len(self._styles)
@@ -148,9 +144,9 @@ def _refusal(style_id: str, problem: str) -> ValueError:
     return ValueError(f"Photoshoot style {style_id!r}: the prompt {problem}.")
 
 
-def _parse_styles(data: Mapping[str, object]) -> builtins.list[PhotoshootStyle]:
+def _parse_styles(data: Mapping[str, object]) -> list[PhotoshootStyle]:
     entries = data.get("styles")
-    if not isinstance(entries, builtins.list) or not entries:
+    if not isinstance(entries, list) or not entries:
         raise ValueError("expected a non-empty array of [[styles]] tables.")
     unexpected = sorted(set(data) - {"styles"})
     if unexpected:
@@ -170,7 +166,7 @@ def _parse_style(entry: object, position: int) -> PhotoshootStyle:
         value = entry[field]
         if not isinstance(value, str):
             raise ValueError(f"style #{position}: {field!r} must be a string.")
-        values[field] = _squash(value)
+        values[field] = squash_whitespace(value)
     return PhotoshootStyle(
         id=values["id"],
         name=values["name"],

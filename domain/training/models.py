@@ -1,10 +1,11 @@
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
+from domain.job_status import JobStatus
 
-class TrainingStatus(StrEnum):
+
+class TrainingStatus(JobStatus):
     QUEUED = "QUEUED"
     STARTING = "STARTING"
     PROCESSING = "PROCESSING"
@@ -12,30 +13,8 @@ class TrainingStatus(StrEnum):
     FAILED = "FAILED"
     CANCELED = "CANCELED"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_TRAINING_STATUSES
 
-    @property
-    def rank(self) -> int:
-        """Statuses only move to a higher rank."""
-        return _RANK[self]
-
-
-TERMINAL_TRAINING_STATUSES = frozenset(
-    {TrainingStatus.SUCCEEDED, TrainingStatus.FAILED, TrainingStatus.CANCELED}
-)
-ACTIVE_TRAINING_STATUSES = frozenset(
-    {TrainingStatus.QUEUED, TrainingStatus.STARTING, TrainingStatus.PROCESSING}
-)
-_RANK = {
-    TrainingStatus.QUEUED: 0,
-    TrainingStatus.STARTING: 1,
-    TrainingStatus.PROCESSING: 2,
-    TrainingStatus.SUCCEEDED: 3,
-    TrainingStatus.FAILED: 3,
-    TrainingStatus.CANCELED: 3,
-}
+ACTIVE_TRAINING_STATUSES = frozenset(status for status in TrainingStatus if not status.is_terminal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +66,8 @@ def job_from_snapshot(data: dict[str, Any]) -> TrainingJob:
         return datetime.fromisoformat(value) if isinstance(value, str) else None
 
     created_at, updated_at = moment("created_at"), moment("updated_at")
-    assert created_at is not None
-    assert updated_at is not None
+    if created_at is None or updated_at is None:
+        raise ValueError("a training job's snapshot without its created_at or updated_at")
     return TrainingJob(
         id=str(data["id"]),
         user_id=str(data["user_id"]),

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, any_, func, insert, select, update
+from sqlalchemy import any_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.generation.models import (
@@ -14,10 +14,9 @@ from domain.generation.models import (
 )
 from domain.generation.parameters import GenerationParameters
 from domain.paging import Page
-from persistence.repositories.arrays import uuid_array, uuid_keys
+from persistence.repositories.arrays import uuid_array
 from persistence.repositories.leases import claim_stale
-from persistence.repositories.paging import keyset_page
-from persistence.repositories.user_models import parse_uuid
+from persistence.repositories.rows import RowRepository, parse_uuid
 from persistence.tables import GenerationRow, table_of
 
 generations = table_of(GenerationRow)
@@ -45,13 +44,9 @@ def _to_generation(row: Any) -> Generation:
     )
 
 
-class SqlGenerationRepository:
+class SqlGenerationRepository(RowRepository[Generation]):
     def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
-    async def _one(self, query: Select[Any]) -> Generation | None:
-        row = (await self._connection.execute(query)).first()
-        return _to_generation(row) if row else None
+        super().__init__(connection, _to_generation)
 
     async def insert(
         self,
@@ -63,7 +58,7 @@ class SqlGenerationRepository:
         prompt: str,
         parameters: GenerationParameters,
     ) -> Generation:
-        result = await self._connection.execute(
+        return await self._returned(
             insert(generations)
             .values(
                 user_id=user_id,
@@ -76,7 +71,6 @@ class SqlGenerationRepository:
             )
             .returning(generations)
         )
-        return _to_generation(result.one())
 
     async def get_owned(self, user_id: str, generation_id: str) -> Generation | None:
         key = parse_uuid(generation_id)
@@ -87,13 +81,12 @@ class SqlGenerationRepository:
         )
 
     async def owned_by_ids(self, user_id: str, generation_ids: Sequence[str]) -> list[Generation]:
-        rows = await self._connection.execute(
+        return await self._all(
             select(generations).where(
-                generations.c.id == any_(uuid_array(uuid_keys(generation_ids))),
+                generations.c.id == any_(uuid_array(generation_ids)),
                 generations.c.user_id == user_id,
             )
         )
-        return [_to_generation(row) for row in rows]
 
     async def get(self, generation_id: str, *, lock: bool = False) -> Generation | None:
         key = parse_uuid(generation_id)
@@ -103,7 +96,7 @@ class SqlGenerationRepository:
         return await self._one(query.with_for_update() if lock else query)
 
     async def save(self, generation: Generation) -> Generation:
-        result = await self._connection.execute(
+        return await self._returned(
             update(generations)
             .where(generations.c.id == uuid.UUID(generation.id))
             .values(
@@ -120,7 +113,6 @@ class SqlGenerationRepository:
             )
             .returning(generations)
         )
-        return _to_generation(result.one())
 
     async def count_active(self, user_id: str) -> int:
         count = await self._connection.scalar(
@@ -153,12 +145,7 @@ class SqlGenerationRepository:
         query = select(generations).where(generations.c.user_id == user_id)
         if source is not None:
             query = query.where(generations.c.source == source.value)
-        rows = (
-            await self._connection.execute(
-                keyset_page(query, generations, first=first, after=after)
-            )
-        ).all()
-        return Page([_to_generation(row) for row in rows[:first]], has_next=len(rows) > first)
+        return await self._page(query, generations, first=first, after=after)
 
     async def claim_stale(
         self, *, silent_for_seconds: float, lease_seconds: float, limit: int

@@ -6,9 +6,9 @@ from sqlalchemy import any_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.generation.models import GeneratedImage
-from persistence.repositories.arrays import uuid_array, uuid_keys
-from persistence.repositories.user_models import parse_uuid
+from domain.generation.models import GeneratedImage, StoredOutput
+from persistence.repositories.arrays import uuid_array
+from persistence.repositories.rows import RowRepository, parse_uuid
 from persistence.tables import GeneratedImageRow, table_of
 
 images_table = table_of(GeneratedImageRow)
@@ -29,29 +29,28 @@ def _to_image(row: Any) -> GeneratedImage:
     )
 
 
-class SqlGeneratedImageRepository:
+class SqlGeneratedImageRepository(RowRepository[GeneratedImage]):
     def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
+        super().__init__(connection, _to_image)
 
     async def for_generations(
         self, user_id: str, generation_ids: Sequence[str]
     ) -> list[GeneratedImage]:
-        rows = await self._connection.execute(
+        return await self._all(
             select(images_table)
             .where(
                 images_table.c.user_id == user_id,
-                images_table.c.generation_id == any_(uuid_array(uuid_keys(generation_ids))),
+                images_table.c.generation_id == any_(uuid_array(generation_ids)),
             )
             .order_by(images_table.c.generation_id, images_table.c.position)
         )
-        return [_to_image(row) for row in rows]
 
     async def add_missing(
         self,
         *,
         generation_id: str,
         user_id: str,
-        images: Sequence[tuple[int, str, str, int | None, int | None]],
+        images: Sequence[StoredOutput],
     ) -> None:
         await self._connection.execute(
             insert(images_table)
@@ -60,13 +59,13 @@ class SqlGeneratedImageRepository:
                     {
                         "generation_id": uuid.UUID(generation_id),
                         "user_id": user_id,
-                        "position": position,
-                        "storage_key": key,
-                        "content_type": content_type,
-                        "width": width,
-                        "height": height,
+                        "position": image.position,
+                        "storage_key": image.storage_key,
+                        "content_type": image.content_type,
+                        "width": image.width,
+                        "height": image.height,
                     }
-                    for position, key, content_type, width, height in images
+                    for image in images
                 ]
             )
             .on_conflict_do_nothing(index_elements=["generation_id", "position"])
@@ -93,28 +92,23 @@ class SqlGeneratedImageRepository:
             )
             .values(selected=False)
         )
-        result = await self._connection.execute(
+        return await self._returned(
             update(images_table)
             .where(images_table.c.id == key, images_table.c.user_id == user_id)
             .values(selected=True)
             .returning(images_table)
         )
-        return _to_image(result.one())
 
     async def owned_by_ids(self, user_id: str, image_ids: Sequence[str]) -> list[GeneratedImage]:
-        rows = await self._connection.execute(
+        return await self._all(
             select(images_table).where(
-                images_table.c.id == any_(uuid_array(uuid_keys(image_ids))),
+                images_table.c.id == any_(uuid_array(image_ids)),
                 images_table.c.user_id == user_id,
             )
         )
-        return [_to_image(row) for row in rows]
 
     async def get(self, image_id: str) -> GeneratedImage | None:
         key = parse_uuid(image_id)
         if key is None:
             return None
-        row = (
-            await self._connection.execute(select(images_table).where(images_table.c.id == key))
-        ).first()
-        return _to_image(row) if row else None
+        return await self._one(select(images_table).where(images_table.c.id == key))

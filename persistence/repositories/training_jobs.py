@@ -3,17 +3,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, any_, func, insert, or_, select, update
+from sqlalchemy import and_, any_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import TrainingInProgress
 from domain.paging import Page
 from domain.training.models import ACTIVE_TRAINING_STATUSES, TrainingJob, TrainingStatus
-from persistence.repositories.arrays import text_array, uuid_array, uuid_keys
+from persistence.repositories.arrays import text_array, uuid_array
 from persistence.repositories.leases import claim_stale
-from persistence.repositories.paging import keyset_page
-from persistence.repositories.user_models import parse_uuid
+from persistence.repositories.rows import RowRepository, parse_uuid
 from persistence.tables import TrainingJobRow, table_of
 
 # Core statements on the table: this is the webhooks' hot path, and rows are mapped
@@ -41,16 +40,9 @@ def _to_job(row: Any) -> TrainingJob:
     )
 
 
-class SqlTrainingJobRepository:
+class SqlTrainingJobRepository(RowRepository[TrainingJob]):
     def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
-    async def _one(self, query: Select[Any]) -> TrainingJob | None:
-        row = (await self._connection.execute(query)).first()
-        return _to_job(row) if row else None
-
-    async def _all(self, query: Select[Any]) -> list[TrainingJob]:
-        return [_to_job(row) for row in await self._connection.execute(query)]
+        super().__init__(connection, _to_job)
 
     async def active_for_user(self, user_id: str) -> TrainingJob | None:
         return await self._one(
@@ -88,10 +80,7 @@ class SqlTrainingJobRepository:
         except IntegrityError as error:
             if "uq_training_jobs_one_active_per_user" not in str(error.orig):
                 raise
-            raise TrainingInProgress(
-                "A training of yours is already running. Follow it with `trainingProgress`, "
-                "or cancel it before starting another."
-            ) from error
+            raise TrainingInProgress.running() from error
         return _to_job(result.one())
 
     async def get_owned(self, user_id: str, job_id: str) -> TrainingJob | None:
@@ -102,9 +91,7 @@ class SqlTrainingJobRepository:
 
     async def owned_by_ids(self, user_id: str, job_ids: Sequence[str]) -> list[TrainingJob]:
         return await self._all(
-            select(jobs).where(
-                jobs.c.id == any_(uuid_array(uuid_keys(job_ids))), jobs.c.user_id == user_id
-            )
+            select(jobs).where(jobs.c.id == any_(uuid_array(job_ids)), jobs.c.user_id == user_id)
         )
 
     async def get(self, job_id: str, *, lock: bool = False) -> TrainingJob | None:
@@ -115,7 +102,7 @@ class SqlTrainingJobRepository:
         return await self._one(query.with_for_update() if lock else query)
 
     async def save(self, job: TrainingJob) -> TrainingJob:
-        result = await self._connection.execute(
+        return await self._returned(
             update(jobs)
             .where(jobs.c.id == uuid.UUID(job.id))
             .values(
@@ -133,7 +120,6 @@ class SqlTrainingJobRepository:
             )
             .returning(jobs)
         )
-        return _to_job(result.one())
 
     async def count_started_since(self, user_id: str, moment: datetime) -> int:
         never_reached_replicate = (jobs.c.status == TrainingStatus.FAILED.value) & (
@@ -154,10 +140,7 @@ class SqlTrainingJobRepository:
         self, user_id: str, *, first: int, after: tuple[datetime, str] | None
     ) -> Page[TrainingJob]:
         query = select(jobs).where(jobs.c.user_id == user_id)
-        rows = (
-            await self._connection.execute(keyset_page(query, jobs, first=first, after=after))
-        ).all()
-        return Page([_to_job(row) for row in rows[:first]], has_next=len(rows) > first)
+        return await self._page(query, jobs, first=first, after=after)
 
     async def claim_stale(
         self,

@@ -2,13 +2,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, any_, func, insert, select, update
+from sqlalchemy import any_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import TrainingInProgress
 from domain.users.models import ModelStatus, UserModel
-from persistence.repositories.arrays import text_array, uuid_array, uuid_keys
+from persistence.repositories.arrays import text_array, uuid_array
+from persistence.repositories.rows import RowRepository
 from persistence.tables import UserModelRow, table_of
 
 models = table_of(UserModelRow)
@@ -28,34 +29,19 @@ def _to_user_model(row: Any) -> UserModel:
     )
 
 
-def parse_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-class SqlUserModelRepository:
+class SqlUserModelRepository(RowRepository[UserModel]):
     def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
-
-    async def _one(self, query: Select[Any]) -> UserModel | None:
-        row = (await self._connection.execute(query)).first()
-        return _to_user_model(row) if row else None
+        super().__init__(connection, _to_user_model)
 
     async def for_users(self, user_ids: Sequence[str]) -> list[UserModel]:
-        rows = await self._connection.execute(
-            select(models).where(models.c.user_id == any_(text_array(user_ids)))
-        )
-        return [_to_user_model(row) for row in rows]
+        return await self._all(select(models).where(models.c.user_id == any_(text_array(user_ids))))
 
     async def owned_by_ids(self, user_id: str, model_ids: Sequence[str]) -> list[UserModel]:
-        rows = await self._connection.execute(
+        return await self._all(
             select(models).where(
-                models.c.id == any_(uuid_array(uuid_keys(model_ids))), models.c.user_id == user_id
+                models.c.id == any_(uuid_array(model_ids)), models.c.user_id == user_id
             )
         )
-        return [_to_user_model(row) for row in rows]
 
     async def for_user(self, user_id: str, *, lock: bool = False) -> UserModel | None:
         query = select(models).where(models.c.user_id == user_id)
@@ -74,13 +60,11 @@ class SqlUserModelRepository:
             )
         except IntegrityError as error:
             # Another request of this user's created it a moment ago: it is starting a training.
-            raise TrainingInProgress(
-                "A training of yours is already being started. Follow it with `trainingProgress`."
-            ) from error
+            raise TrainingInProgress.being_started() from error
         return _to_user_model(result.one())
 
     async def save(self, model: UserModel) -> UserModel:
-        result = await self._connection.execute(
+        return await self._returned(
             update(models)
             .where(models.c.id == uuid.UUID(model.id))
             .values(
@@ -93,4 +77,3 @@ class SqlUserModelRepository:
             )
             .returning(models)
         )
-        return _to_user_model(result.one())

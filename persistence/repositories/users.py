@@ -5,6 +5,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.users.models import User
+from persistence.repositories.rows import RowRepository
 from persistence.tables import UserRow, table_of
 
 users = table_of(UserRow)
@@ -14,14 +15,12 @@ def _to_user(row: Any) -> User:
     return User(id=row.id, subject=row.subject, created_at=row.created_at)
 
 
-class SqlUserRepository:
+class SqlUserRepository(RowRepository[User]):
     def __init__(self, connection: AsyncConnection) -> None:
-        self._connection = connection
+        super().__init__(connection, _to_user)
 
     async def get_by_subject(self, subject: str) -> User | None:
-        result = await self._connection.execute(select(users).where(users.c.subject == subject))
-        row = result.first()
-        return _to_user(row) if row else None
+        return await self._one(select(users).where(users.c.subject == subject))
 
     async def lock(self, user_id: str) -> None:
         await self._connection.execute(

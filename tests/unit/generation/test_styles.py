@@ -19,7 +19,7 @@ DETAILS_CHOICES = [
 ]
 
 CATALOGUE = StyleCatalogue.load()
-ALL_STYLES = CATALOGUE.list()
+ALL_STYLES = CATALOGUE.styles()
 
 
 def style(
@@ -45,7 +45,7 @@ def test_the_shipped_catalogue_is_beside_the_module_and_big_enough() -> None:
     assert len(CATALOGUE.categories) >= 5
     assert set(CATALOGUE.categories) >= REQUIRED_CATEGORIES
     for category in REQUIRED_CATEGORIES:
-        assert CATALOGUE.list(category), category
+        assert CATALOGUE.styles(category), category
 
 
 def test_ids_are_unique_slugs() -> None:
@@ -131,14 +131,14 @@ def test_an_empty_trigger_word_is_refused() -> None:
 
 
 def test_list_keeps_file_order_and_filters_by_category_in_any_case() -> None:
-    editorial = CATALOGUE.list("editorial")
+    editorial = CATALOGUE.styles("editorial")
 
     assert editorial
     assert all(s.category == "editorial" for s in editorial)
-    assert CATALOGUE.list("EDITORIAL") == editorial
-    assert CATALOGUE.list("Editorial") == editorial
+    assert CATALOGUE.styles("EDITORIAL") == editorial
+    assert CATALOGUE.styles("Editorial") == editorial
     assert editorial == [s for s in ALL_STYLES if s.category == "editorial"]
-    assert CATALOGUE.list("underwater") == []
+    assert CATALOGUE.styles("underwater") == []
 
 
 def test_categories_are_listed_once_in_order_of_appearance() -> None:
@@ -147,7 +147,7 @@ def test_categories_are_listed_once_in_order_of_appearance() -> None:
     )
 
     assert catalogue.categories == ["evening", "business"]
-    assert [s.id for s in catalogue.list()] == ["one", "two", "three"]
+    assert [s.id for s in catalogue.styles()] == ["one", "two", "three"]
 
 
 def test_get_finds_a_style_by_id() -> None:

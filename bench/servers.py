@@ -1,0 +1,128 @@
+"""The processes a benchmark starts on loopback, and the tokens it signs in with.
+
+The benchmarks are no tests: they start the real `sselfie` command as a user would, and
+depend on nothing under `tests/`.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+STARTUP_TIMEOUT_SECONDS = 60
+READY_LINE = "Uvicorn running on"  # printed once the socket listens
+# Benchmarks start the server with it as AUTH_JWT_SECRET and sign their users' tokens with it.
+TOKEN_SECRET = "a-benchmark-signing-secret-that-is-long-enough"  # noqa: S105
+_SETTINGS_OF_THIS_SHELL = {
+    "DATABASE_URL",
+    "AUTH_JWT_SECRET",
+    "OIDC_ISSUER",
+    "OIDC_AUDIENCE",
+    "SSELFIE_ENV",
+    "PUBLIC_BASE_URL",
+    "CORS_ALLOWED_ORIGINS",
+}
+
+
+def token_for(subject: str, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"sub": subject, "iat": now, "exp": now + 3600, **claims}
+    return jwt.encode({"alg": "HS256"}, payload, OctKey.import_key(TOKEN_SECRET))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def sselfie_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """This shell's environment but for its sselfie settings, with the caller's own."""
+    env = {key: value for key, value in os.environ.items() if key not in _SETTINGS_OF_THIS_SHELL}
+    env["SSELFIE_DATA_DIR"] = str(data_dir)
+    # A fake Replicate serves its outputs on loopback, which only an exact entry allows.
+    env["REPLICATE_OUTPUT_HOSTS"] = "127.0.0.1,localhost"
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    ws_url: str
+    process: "subprocess.Popen[str]"
+    output: list[str]  # what it printed so far, stdout and stderr
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextmanager
+def started(
+    command: Sequence[str],
+    env: dict[str, str],
+    port: int,
+    *,
+    ready_line: str = READY_LINE,
+    grace_seconds: float = 30,
+) -> Iterator[Server]:
+    """`python -m <command>` listening on `port` once it prints `ready_line`; stopped after."""
+    process = subprocess.Popen(  # noqa: S603 (our own command)
+        [sys.executable, "-m", *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    ready = threading.Event()
+    threading.Thread(target=_pump, args=(process, output, ready, ready_line), daemon=True).start()
+    try:
+        if not ready.wait(STARTUP_TIMEOUT_SECONDS) or process.poll() is not None:
+            raise RuntimeError(f"{command[0]} did not start:\n" + "".join(output))
+        origin = f"127.0.0.1:{port}"
+        yield Server(f"http://{origin}", f"ws://{origin}/graphql", process, output)
+    finally:
+        stop(process, grace_seconds=grace_seconds)
+
+
+def stop(process: "subprocess.Popen[Any]", *, grace_seconds: float = 30) -> None:
+    """Asks the process to stop, and kills it if it has not within the grace period."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _pump(
+    process: "subprocess.Popen[str]", output: list[str], ready: threading.Event, line: str
+) -> None:
+    if process.stdout is None:
+        return
+    for text in process.stdout:
+        output.append(text)
+        if line in text:
+            ready.set()
+    ready.set()
+
+
+@contextmanager
+def sselfie_server(env: dict[str, str], *, port: int | None = None) -> Iterator[Server]:
+    """A real `sselfie serve` on `port` (a free one if not given)."""
+    port = port or free_port()
+    with started(["server.cli", "serve", "--port", str(port)], env, port) as server:
+        yield server
