@@ -25,36 +25,22 @@ from domain.generation.models import (
 from domain.generation.parameters import GenerationParameters, locked_parameters, prediction_input
 from domain.generation.prompts import maya_prompt, photoshoot_details
 from domain.generation.styles import PhotoshootStyle, StyleCatalogue
+from domain.generation.transitions import FAILED_MESSAGE, advance, changed, is_own_report
 from domain.images import FetchedImage, ImageStorage, OutputFetcher, OutputGone, OutputInvalid
 from domain.images import OutputUnavailable as OutputNotYetAvailable
 from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
-from domain.upstream import Replicate, UnconfirmedReport, UpstreamPrediction, UpstreamStatus
+from domain.upstream import Replicate, UnconfirmedReport, UpstreamPrediction
 from domain.users.models import User, UserModel
 from domain.webhook_links import WebhookKind, WebhookLinks, job_id_in
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_EVENTS = ["start", "completed"]
-FAILED_MESSAGE = (
-    "The photos could not be created. This one does not count against your allowance; "
-    "try again, perhaps with a different prompt."
-)
 EXPIRED_MESSAGE = (
     "The photos were made but expired at the provider before they could be saved. "
     "This one does not count against your allowance; please generate again."
-)
-# The provider ran it (and billed it): it counts against the daily allowance.
-RAN_AND_FAILED_MESSAGE = (
-    "The photos could not be created: the image provider ran this generation but it "
-    "failed (for example, its safety filter held back every photo). It counts against "
-    "today's allowance; try again, perhaps with a different prompt."
-)
-CANCELED_MESSAGE = "The generation was canceled; it does not count against your allowance."
-RAN_AND_CANCELED_MESSAGE = (
-    "The generation was canceled after the image provider had started it; it counts "
-    "against today's allowance."
 )
 NEVER_CONFIRMED = "the prediction was never confirmed"
 # Replicate's clock and ours may differ a little: a lost start is looked for this much
@@ -64,14 +50,6 @@ START_FAILED_MESSAGE = (
     "The image provider is unavailable right now, so nothing was started and nothing "
     "counted. Try again in a minute."
 )
-_STATUS_FROM_UPSTREAM = {
-    UpstreamStatus.STARTING: GenerationStatus.STARTING,
-    UpstreamStatus.PROCESSING: GenerationStatus.PROCESSING,
-    # Succeeded upstream: still PROCESSING here until the images are stored.
-    UpstreamStatus.SUCCEEDED: GenerationStatus.PROCESSING,
-    UpstreamStatus.FAILED: GenerationStatus.FAILED,
-    UpstreamStatus.CANCELED: GenerationStatus.CANCELED,
-}
 
 
 @dataclass(frozen=True)
@@ -305,9 +283,9 @@ class GenerationService:
             generation = await uow.generations.get(generation_id, lock=True)
             if generation is None or not _same_prediction(generation, prediction):
                 return generation
-            updated = _advance(generation, prediction)
+            updated = advance(generation, prediction, datetime.now(UTC))
             saved = await uow.generations.save(updated)
-            if updated != generation:
+            if changed(generation, updated):
                 await uow.events.generation_changed(saved)
             await uow.commit()
         if saved.output_urls and not saved.status.is_terminal:
@@ -500,50 +478,14 @@ def is_generations_prediction(generation: Generation, prediction: UpstreamPredic
     )
 
 
-def _advance(generation: Generation, prediction: UpstreamPrediction) -> Generation:
-    """Forward only; a succeeded prediction records its outputs for the download.
-
-    A prediction that failed or was canceled after the provider started running it was
-    billed, so it counts against the allowance; one that never started is given back.
-    """
-    if generation.status.is_terminal:
-        return generation
-    reported = _STATUS_FROM_UPSTREAM[prediction.status]
-    status = reported if reported.rank > generation.status.rank else generation.status
-    updated = replace(
-        generation,
-        status=status,
-        replicate_prediction_id=generation.replicate_prediction_id or prediction.id,
-    )
-    if prediction.status is UpstreamStatus.SUCCEEDED and not generation.output_urls:
-        updated = replace(updated, output_urls=list(prediction.output))
-    if status.is_terminal:
-        ran = prediction.started_at is not None or generation.status is GenerationStatus.PROCESSING
-        updated = replace(
-            updated,
-            completed_at=prediction.completed_at or datetime.now(UTC),
-            error=_ending_message(status, ran=ran),
-            upstream_error=prediction.error,
-            allowance_returned=not ran,
-        )
-    return updated
-
-
-def _ending_message(status: GenerationStatus, *, ran: bool) -> str:
-    if status is GenerationStatus.FAILED:
-        return RAN_AND_FAILED_MESSAGE if ran else FAILED_MESSAGE
-    return RAN_AND_CANCELED_MESSAGE if ran else CANCELED_MESSAGE
-
-
 def _same_prediction(generation: Generation, prediction: UpstreamPrediction) -> bool:
-    expected = generation.replicate_prediction_id
-    if expected is None or expected == prediction.id:
+    if is_own_report(generation, prediction):
         return True
     log.warning(
         "report for prediction %s ignored: generation %s runs %s",
         prediction.id,
         generation.id,
-        expected,
+        generation.replicate_prediction_id,
     )
     return False
 
