@@ -1,0 +1,310 @@
+"""GenerationService's rules on fakes: own version, locked body, allowances, outputs."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from domain.allowances import Allowances
+from domain.errors import (
+    ModelNotReady,
+    NextStep,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from domain.generation.models import GenerationStatus
+from domain.generation.service import EXPIRED_MESSAGE, GenerationService
+from domain.images import OutputGone, OutputUnavailable
+from domain.training.models import TrainingStatus
+from domain.upstream import UpstreamStatus
+from domain.users.models import User
+from tests.locked_body import assert_locked_body
+from tests.unit.fakes import (
+    FULL_VERSION_INPUTS,
+    FakeDatabase,
+    FakeImageStorage,
+    FakeOutputFetcher,
+    FakeReplicate,
+)
+from tests.unit.services.conftest import GenerationFactory, reconcile
+
+NAMES = {name: name for name in FULL_VERSION_INPUTS} | {"guidance": "guidance_scale"}
+OUTPUTS = [f"https://replicate.delivery/out-{n}.png" for n in range(3)]
+
+
+@pytest.fixture
+def alice(db: FakeDatabase) -> User:
+    user = db.add_user("alice1")
+    db.add_model(user.id, version_id="v1", input_names=NAMES)
+    return user
+
+
+async def test_a_user_without_a_trained_version_is_refused_with_nothing_sent(
+    generation: GenerationService, db: FakeDatabase, replicate: FakeReplicate
+) -> None:
+    bob = db.add_user("bob1")
+    db.add_user("carol1")
+    db.add_model("carol1", version_id="v9", input_names=NAMES)
+    before = db.snapshot()
+
+    with pytest.raises(ModelNotReady):
+        await generation.generate_maya(bob, "a portrait")
+
+    assert replicate.calls == []
+    assert db.tables == before
+
+
+async def test_a_generation_sends_the_locked_body_on_the_users_own_version(
+    generation: GenerationService, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    started = await generation.generate_maya(alice, "  a portrait\n at dusk ")
+
+    [body] = replicate.prediction_bodies.values()
+    assert_locked_body(body, version="studio/alice1-selfie-lora:v1")
+    assert body["input"]["prompt"] == "useralice1 a portrait at dusk"
+    assert body["input"]["seed"] == started.parameters.seed
+    [sent] = replicate.calls_to("create_prediction")
+    assert f"generation={started.id}" in sent["webhook"]
+    assert started.status is GenerationStatus.STARTING
+    assert started.replicate_prediction_id in replicate.predictions
+
+
+async def test_the_active_allowance_refuses_with_nothing_sent(
+    make_generation: GenerationFactory,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    alice: User,
+) -> None:
+    db.add_generation(alice.id, status=GenerationStatus.PROCESSING, replicate_prediction_id="p0")
+    before = db.snapshot()
+
+    with pytest.raises(RateLimited):
+        await make_generation(allowances=Allowances(max_active_generations=1)).generate_maya(
+            alice, "hi"
+        )
+
+    assert replicate.calls == []
+    assert db.tables == before
+
+
+async def test_a_billed_failure_counts_against_the_daily_allowance(
+    make_generation: GenerationFactory,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    alice: User,
+) -> None:
+    one_a_day = make_generation(allowances=Allowances(daily_generations=1))
+    started = await one_a_day.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    ran = replicate.update_prediction(
+        started.replicate_prediction_id,
+        status=UpstreamStatus.FAILED,
+        started_at=datetime.now(UTC),
+        completed_at=datetime.now(UTC),
+    )
+
+    failed = await one_a_day.apply(started.id, ran)
+
+    assert failed is not None
+    assert (failed.status, failed.allowance_returned) == (GenerationStatus.FAILED, False)
+    with pytest.raises(QuotaExceeded):
+        await one_a_day.generate_maya(alice, "again")
+    assert len(replicate.calls_to("create_prediction")) == 1
+
+
+async def test_a_refused_start_does_not_count(
+    make_generation: GenerationFactory,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    alice: User,
+) -> None:
+    one_a_day = make_generation(allowances=Allowances(daily_generations=1))
+    replicate.fail_next("create_prediction", UpstreamRejected(422, "bad"))
+
+    with pytest.raises(UpstreamUnavailable):
+        await one_a_day.generate_maya(alice, "hi")
+    [refused] = db.tables.generations.values()
+    assert (refused.status, refused.allowance_returned) == (GenerationStatus.FAILED, True)
+
+    assert (await one_a_day.generate_maya(alice, "again")).status is GenerationStatus.STARTING
+
+
+async def test_outputs_are_stored_before_the_generation_succeeds(
+    generation: GenerationService,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    fetcher: FakeOutputFetcher,
+    storage: FakeImageStorage,
+    alice: User,
+) -> None:
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    fetcher.gate.clear()
+    done = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
+    )
+
+    applied = await generation.apply(started.id, done)
+    assert applied is not None
+    assert (applied.status, applied.output_urls) == (GenerationStatus.PROCESSING, OUTPUTS)
+    assert db.tables.images == {}
+
+    fetcher.gate.set()
+    await db.wait_for(lambda: db.tables.generations[started.id].status.is_terminal)
+
+    assert db.tables.generations[started.id].status is GenerationStatus.SUCCEEDED
+    images = sorted(db.tables.images.values(), key=lambda image: image.position)
+    assert [image.position for image in images] == [0, 1, 2]
+    assert all(image.storage_key in storage.saved for image in images)
+
+
+async def test_expired_outputs_fail_the_generation_and_give_the_allowance_back(
+    generation: GenerationService,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    fetcher: FakeOutputFetcher,
+    alice: User,
+) -> None:
+    fetcher.errors[OUTPUTS[1]] = OutputGone("410")
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    done = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
+    )
+
+    await generation.apply(started.id, done)
+    await db.wait_for(lambda: db.tables.generations[started.id].status.is_terminal)
+
+    failed = db.tables.generations[started.id]
+    assert (failed.status, failed.error) == (GenerationStatus.FAILED, EXPIRED_MESSAGE)
+    assert failed.allowance_returned
+    assert db.tables.images == {}
+
+
+async def test_a_lost_create_answer_is_adopted_by_the_reconciler(
+    generation: GenerationService, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    replicate.lose_next_answer("create_prediction")
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is None
+
+    await reconcile(generation)
+
+    [upstream] = replicate.predictions.values()
+    assert db.tables.generations[started.id].replicate_prediction_id == upstream.id
+    assert len(replicate.calls_to("create_prediction")) == 1
+
+
+async def test_reports_move_a_generation_forward_only(
+    generation: GenerationService, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    running = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.PROCESSING
+    )
+    await generation.apply(started.id, running)
+
+    after = await generation.apply(started.id, replace(running, status=UpstreamStatus.STARTING))
+
+    assert after is not None
+    assert after.status is GenerationStatus.PROCESSING
+
+
+async def test_a_report_for_another_prediction_changes_nothing(
+    generation: GenerationService, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    other = replace(
+        replicate.predictions[started.replicate_prediction_id],
+        id="p-other",
+        status=UpstreamStatus.FAILED,
+    )
+    before = db.snapshot()
+
+    await generation.apply(started.id, other)
+
+    assert db.tables == before
+
+
+async def test_an_unknown_style_is_refused_with_nothing_sent(
+    generation: GenerationService, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    before = db.snapshot()
+
+    with pytest.raises(NotFound):
+        await generation.generate_photoshoot(alice, "no-such-style", None)
+
+    assert replicate.calls == []
+    assert db.tables == before
+
+
+async def test_a_photoshoot_renders_its_style_with_the_trigger_word(
+    generation: GenerationService, replicate: FakeReplicate, alice: User
+) -> None:
+    style = generation.styles()[0]
+
+    started = await generation.generate_photoshoot(alice, style.id, "wearing a red scarf")
+
+    assert started.style_id == style.id
+    assert started.prompt == style.render("useralice1", "wearing a red scarf")
+    [body] = replicate.prediction_bodies.values()
+    assert body["input"]["prompt"] == started.prompt
+
+
+async def test_a_user_whose_model_is_training_is_told_to_follow_it(
+    generation: GenerationService, db: FakeDatabase, replicate: FakeReplicate
+) -> None:
+    bob = db.add_user("bob1")
+    db.add_model(bob.id)
+    db.add_training(bob.id, status=TrainingStatus.PROCESSING, replicate_training_id="t0")
+
+    with pytest.raises(ModelNotReady) as refused:
+        await generation.generate_maya(bob, "hi")
+
+    assert refused.value.next_step is NextStep.FOLLOW_TRAINING
+    assert replicate.calls == []
+
+
+async def test_outputs_not_fetched_yet_are_stored_by_the_reconciler(
+    generation: GenerationService,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    fetcher: FakeOutputFetcher,
+    alice: User,
+) -> None:
+    fetcher.errors[OUTPUTS[0]] = OutputUnavailable("503")
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    done = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
+    )
+    await generation.apply(started.id, done)
+    await fetcher.wait_for_attempt(OUTPUTS[0])
+    assert db.tables.generations[started.id].status is GenerationStatus.PROCESSING
+
+    del fetcher.errors[OUTPUTS[0]]
+    await reconcile(generation)
+
+    assert db.tables.generations[started.id].status is GenerationStatus.SUCCEEDED
+    assert len(db.tables.images) == 3
+    assert len(replicate.calls_to("get_prediction")) == 0
+
+
+async def test_picking_an_image_unpicks_the_others_and_only_the_owner_may(
+    generation: GenerationService, db: FakeDatabase, alice: User
+) -> None:
+    done = db.add_generation(alice.id, status=GenerationStatus.PROCESSING, output_urls=OUTPUTS)
+    await generation.store_outputs(done.id)
+    first, second, _ = sorted(db.tables.images.values(), key=lambda image: image.position)
+
+    await generation.select_image(alice, first.id)
+    await generation.select_image(alice, second.id)
+    with pytest.raises(NotFound):
+        await generation.select_image(db.add_user("mallory1"), first.id)
+
+    assert [image.id for image in db.tables.images.values() if image.selected] == [second.id]
