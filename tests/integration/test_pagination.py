@@ -187,10 +187,13 @@ async def test_a_crafted_cursor_is_bad_user_input(
 
 @contextmanager
 def counted_statements() -> Iterator[list[str]]:
+    """The statements run meanwhile, but for the served app's reconciler claiming leases
+    (its rounds come when they come)."""
     statements: list[str] = []
 
     def count(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+        if "SET lease_until" not in statement:
+            statements.append(statement)
 
     event.listen(Engine, "before_cursor_execute", count)
     try:
@@ -214,7 +217,7 @@ async def test_a_page_costs_a_fixed_small_number_of_statements(
     assert all(len(edge["node"]["images"]) == 3 for edge in full_page["edges"])
     assert len(small_page["edges"]) == 2
     # The model, the page, the page's images: never one statement per row.
-    assert len(full) == len(small) <= 4
+    assert 0 < len(full) == len(small) <= 4
 
 
 async def test_training_jobs_are_paged_too(api: Api, engine: AsyncEngine) -> None:
