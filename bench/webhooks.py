@@ -28,7 +28,7 @@ from domain.webhook_links import KEY_NAME, WebhookKind, WebhookLinks
 from persistence.database import asyncpg_dsn, create_engine
 from persistence.secrets import shared_secret
 from replicate_client import new_webhook_secret, sign_webhook
-from schema.node import encode_global_id
+from resolvers.global_ids import encode_global_id
 
 TOTAL_STEPS = 1000
 SUBSCRIPTION = "subscription($id: ID) { trainingProgress(trainingJobId: $id) { progress } }"

@@ -25,7 +25,7 @@ from bench.generations import PAGE_SIZE
 from bench.servers import stop
 from domain.images import ImageUrlSigner
 from persistence.database import asyncpg_dsn
-from schema.node import encode_global_id
+from resolvers.global_ids import encode_global_id
 
 BASELINE_POOL_SIZE = 20  # the same as the server's engine (persistence.database)
 STARTUP_TIMEOUT_SECONDS = 60

@@ -9,9 +9,10 @@ from domain.generation.parameters import GenerationParameters as DomainParameter
 from request_context.context import Info
 from resolvers.generated_image import image_generation
 from resolvers.generation import generation_style
+from resolvers.global_ids import encode_global_id
 from resolvers.views import ShownGeneration, ShownImage
 from schema.enums import GenerationSource, GenerationStatus
-from schema.node import Node, encode_global_id
+from schema.node import Node
 from schema.types.photoshoot_style import PhotoshootStyle
 
 

@@ -8,10 +8,11 @@ import strawberry
 from domain.training.models import TrainingJob as DomainTrainingJob
 from domain.users.models import UserModel as DomainUserModel
 from request_context.context import Info
+from resolvers.global_ids import encode_global_id
 from resolvers.training_job import training_model
 from resolvers.user_model import active_training
 from schema.enums import ModelStatus, TrainingStatus
-from schema.node import Node, encode_global_id
+from schema.node import Node
 
 
 async def _training_model(root: "TrainingJob", info: Info) -> "UserModel":

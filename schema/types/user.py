@@ -5,8 +5,9 @@ import strawberry
 from domain.generation.models import GenerationSource
 from domain.users.models import User as DomainUser
 from request_context.context import Info
+from resolvers.global_ids import encode_global_id
 from resolvers.user import generations, training_jobs, user_model
-from schema.node import Node, encode_global_id
+from schema.node import Node
 from schema.types.connections import GenerationConnection, TrainingJobConnection
 from schema.types.training import UserModel
 

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 
 from domain.webhook_links import KEY_NAME, WebhookKind, WebhookLinks
 from persistence.secrets import shared_secret
-from schema.node import decode_global_id
+from resolvers.global_ids import decode_global_id
 from server.app import create_app
 from server.runtime import Runtime
 from tests.fake_replicate import FakeReplicate

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from resolvers.global_ids import encode_global_id
 from resolvers.node import MAX_NODES
-from schema.node import encode_global_id
 from tests.integration.api import Api, error_codes, token_for
 from tests.integration.studio import Studio
 from tests.integration.test_pagination import counted_statements, seed_generations

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from schema.node import decode_global_id, encode_global_id
+from resolvers.global_ids import decode_global_id, encode_global_id
 from tests.integration.api import Api, token_for
 
 ME = "{ me { id model { id status replicateModelId triggerWord replicateVersionId } } }"

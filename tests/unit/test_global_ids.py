@@ -1,6 +1,6 @@
 import pytest
 
-from schema.node import decode_global_id, encode_global_id
+from resolvers.global_ids import decode_global_id, encode_global_id
 
 
 def test_a_global_id_round_trips() -> None:
