@@ -174,6 +174,17 @@ class EventPublisher(Protocol):
     async def generation_changed(self, generation: Generation) -> None: ...
 
 
+class TaskQueue(Protocol):
+    """Background work, queued in the unit of work's transaction: a task exists once the
+    transaction commits and not at all if it rolls back. Workers run it, retrying with
+    backoff, and a worker that dies mid-task has it re-run by another."""
+
+    async def store_outputs(self, generation_id: str) -> None:
+        """Queues copying the generation's outputs into storage; a no-op while one is
+        already queued or running for it."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: commit explicitly, anything else rolls back on exit."""
 
@@ -200,6 +211,9 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventPublisher: ...
+
+    @property
+    def tasks(self) -> TaskQueue: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -13,6 +13,7 @@ from persistence.repositories.training_jobs import SqlTrainingJobRepository
 from persistence.repositories.user_models import SqlUserModelRepository
 from persistence.repositories.users import SqlUserRepository
 from persistence.repositories.webhook_deliveries import SqlWebhookDeliveryRepository
+from persistence.task_queue import SqlTaskQueue
 
 
 class SqlUnitOfWork:
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
         self.generations = SqlGenerationRepository(connection)
         self.images = SqlGeneratedImageRepository(connection)
         self.events = SqlEventPublisher(connection)
+        self.tasks = SqlTaskQueue(connection)
         return self
 
     async def __aexit__(

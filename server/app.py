@@ -22,7 +22,11 @@ from settings import Settings
 
 
 def create_app(
-    settings: Settings, database_url: str, *, migrate_on_start: bool = True
+    settings: Settings,
+    database_url: str,
+    *,
+    migrate_on_start: bool = True,
+    run_worker: bool = True,
 ) -> Starlette:
     view = GraphQLView(
         build_schema(production=settings.is_production),
@@ -33,7 +37,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_runtime(
-            settings, database_url, migrate_on_start=migrate_on_start
+            settings, database_url, migrate_on_start=migrate_on_start, run_worker=run_worker
         ) as runtime:
             app.state.runtime = runtime
             yield

@@ -1,8 +1,10 @@
-"""`sselfie`: serve, migrate, print a development token, export the schema."""
+"""`sselfie`: serve, run background tasks, migrate, print a development token, export the schema."""
 
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +19,8 @@ from persistence.embedded import EmbeddedPostgres, EmbeddedPostgresMissing
 from settings import Settings, load_settings
 
 log = logging.getLogger("sselfie")
+# Printed once `sselfie worker` runs.
+WORKER_READY = "sselfie worker running"
 
 
 class _Refused(Exception):
@@ -43,7 +47,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log.error("%s", problem)
         return 2
     check_sign_in_settings(settings)
-    app = create_app(settings, _database_url(settings))
+    app = create_app(settings, _database_url(settings), run_worker=not args.no_worker)
     uvicorn.run(
         app,
         host=args.host or settings.host,
@@ -53,6 +57,30 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         ws="websockets-sansio",
     )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Runs background tasks only (no HTTP) until SIGTERM or SIGINT."""
+    from server.runtime import open_runtime
+
+    if problems := settings.deployment_problems():
+        for problem in problems:
+            log.error("%s", problem)
+        return 2
+    database_url = _database_url(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        async with open_runtime(settings, database_url, run_worker=True):
+            log.info("%s (pid %d)", WORKER_READY, os.getpid())
+            await stop.wait()
+            log.info("stopping: finishing the running tasks")
+
+    asyncio.run(run())
     return 0
 
 
@@ -103,7 +131,17 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate the database and serve the API")
     serve.add_argument("--host", help="default: $HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: $PORT or 8000")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run no background tasks here (`sselfie worker` processes run them)",
+    )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker", help="migrate the database and run background tasks (no HTTP)"
+    )
+    worker.set_defaults(run=_worker)
 
     migrate_cmd = commands.add_parser("migrate", help="apply (or undo) database migrations")
     migrate_cmd.add_argument("--revision", default="head", help="upgrade to this revision")

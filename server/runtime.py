@@ -1,6 +1,7 @@
 """The composition root: every long-lived part of a running server, built and closed together."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,12 +30,18 @@ from persistence.unit_of_work import SqlUnitOfWork
 from replicate_client import ReplicateClient, WebhookSecret
 from request_context.services import Services
 from server.authentication import Authenticator
-from server.background import reconcile_forever
 from server.persisted_queries import PersistedQueries
+from server.worker import Services as WorkerServices
+from server.worker import Worker
 from settings import Settings
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 HTTP_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# How long running tasks may take to finish when the worker stops; then they are cancelled
+# (and re-run elsewhere: a cancelled task stays picked until its heartbeat is stale).
+WORKER_STOP_SECONDS = 20.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,11 @@ def _generation_config(settings: Settings, webhooks: WebhookLinks) -> Generation
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, database_url: str, *, migrate_on_start: bool = True
+    settings: Settings,
+    database_url: str,
+    *,
+    migrate_on_start: bool = True,
+    run_worker: bool = True,
 ) -> AsyncIterator[Runtime]:
     engine = create_engine(database_url)
     events = EventHub()
@@ -111,7 +122,10 @@ async def open_runtime(
                 _generation_config(settings, webhook_links),
             )
             image_urls = ImageUrlSigner(await shared_secret(engine, "image_urls"))
-            reconciler = asyncio.create_task(reconcile_forever(training, generation, settings))
+            worker = Worker(
+                asyncpg_dsn(database_url), WorkerServices(training, generation), settings
+            )
+            working = asyncio.create_task(worker.run()) if run_worker else None
             try:
                 yield Runtime(
                     settings=settings,
@@ -128,10 +142,20 @@ async def open_runtime(
                     persisted_queries=PersistedQueries(SqlPersistedQueryStore(engine)),
                 )
             finally:
-                reconciler.cancel()
-                await asyncio.gather(reconciler, return_exceptions=True)
-                await generation.close()
+                if working is not None:
+                    await stop_worker(worker, working)
     finally:
         await selfie_processor.close()
         await listener.stop()
         await engine.dispose()
+
+
+async def stop_worker(worker: Worker, working: "asyncio.Task[None]") -> None:
+    """Stops taking tasks and waits (a bounded while) for the running ones."""
+    worker.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(working), WORKER_STOP_SECONDS)
+    except TimeoutError:
+        log.warning("tasks still running after %.0fs: cancelled", WORKER_STOP_SECONDS)
+        working.cancel()
+        await asyncio.gather(working, return_exceptions=True)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     webhook_silence_seconds: float = Field(
         default=60.0, ge=0, validation_alias="WEBHOOK_SILENCE_SECONDS"
     )
+    task_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias="TASK_HEARTBEAT_SECONDS"
+    )
 
     image_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=64, validation_alias="IMAGE_WORKERS"

@@ -36,12 +36,15 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
     await postgres.drop_database(postgres_server_url, url)
 
 
+TASK_QUEUE_TABLES = ["pgqueuer", "pgqueuer_log", "pgqueuer_statistics", "pgqueuer_schedules"]
+
+
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """The test's engine; every table is emptied after the test."""
+    """The test's engine; every table, the task queue's included, is emptied after the test."""
     engine = create_engine(database_url, pool_size=2)
     yield engine
-    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    tables = ", ".join([f'"{table.name}"' for table in metadata.sorted_tables] + TASK_QUEUE_TABLES)
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
     await engine.dispose()

@@ -1,20 +1,14 @@
 """Generating photos of a user with the user's own trained version, and keeping them."""
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from domain.allowances import Allowances, check_generation_allowance, day_start
-from domain.errors import (
-    ModelNotReady,
-    NextStep,
-    NotFound,
-    UpstreamRejected,
-    UpstreamUnavailable,
-)
+from domain.errors import ModelNotReady, NextStep, NotFound
 from domain.events import EventHub, generation_topic
+from domain.generation.kind import GenerationKind
 from domain.generation.models import (
     GeneratedImage,
     Generation,
@@ -25,15 +19,15 @@ from domain.generation.models import (
 from domain.generation.parameters import GenerationParameters, locked_parameters, prediction_input
 from domain.generation.prompts import maya_prompt, photoshoot_details
 from domain.generation.styles import PhotoshootStyle, StyleCatalogue
-from domain.generation.transitions import FAILED_MESSAGE, advance, changed, is_own_report
 from domain.images import FetchedImage, ImageStorage, OutputFetcher, OutputGone, OutputInvalid
-from domain.images import OutputUnavailable as OutputNotYetAvailable
 from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
-from domain.upstream import Replicate, UnconfirmedReport, UpstreamPrediction
+from domain.upstream import Replicate, UpstreamPrediction
+from domain.upstream_jobs.engine import RecentJobs, UpstreamJobs
+from domain.upstream_jobs.kind import LocalEnd
 from domain.users.models import User, UserModel
-from domain.webhook_links import WebhookKind, WebhookLinks, job_id_in
+from domain.webhook_links import WebhookLinks
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +35,6 @@ WEBHOOK_EVENTS = ["start", "completed"]
 EXPIRED_MESSAGE = (
     "The photos were made but expired at the provider before they could be saved. "
     "This one does not count against your allowance; please generate again."
-)
-NEVER_CONFIRMED = "the prediction was never confirmed"
-# Replicate's clock and ours may differ a little: a lost start is looked for this much
-# before its generation was recorded.
-CLOCK_SKEW = timedelta(minutes=1)
-START_FAILED_MESSAGE = (
-    "The image provider is unavailable right now, so nothing was started and nothing "
-    "counted. Try again in a minute."
 )
 
 
@@ -81,7 +67,13 @@ class GenerationService:
         self._storage = storage
         self._fetcher = fetcher
         self._config = config
-        self._downloads: set[asyncio.Task[None]] = set()
+        self._jobs = UpstreamJobs(
+            uow,
+            GenerationKind(replicate),
+            webhooks=config.webhooks,
+            start_grace=config.start_grace,
+            lost_start_pages=config.lost_start_pages,
+        )
 
     # -- starting ------------------------------------------------------------------------
 
@@ -143,23 +135,15 @@ class GenerationService:
         input_names = model.input_names
         if input_names is None:  # `_ready_model` refuses such a model: never so
             raise _not_ready(model, None)
-        try:
-            prediction = await self._replicate.create_prediction(
+        return await self._jobs.submit(
+            generation,
+            lambda: self._replicate.create_prediction(
                 version=version,
                 input=prediction_input(prompt, parameters, input_names),
-                webhook=self._webhook_for(generation),
+                webhook=self._jobs.webhook_for(generation),
                 webhook_events=WEBHOOK_EVENTS,
-            )
-        except UpstreamUnavailable as error:
-            if error.may_have_arrived:
-                log.warning("generation %s may have started upstream: %s", generation.id, error)
-                return generation
-            await self._fail(generation.id, START_FAILED_MESSAGE, str(error))
-            raise UpstreamUnavailable(START_FAILED_MESSAGE) from error
-        except UpstreamRejected as error:
-            await self._fail(generation.id, START_FAILED_MESSAGE, str(error))
-            raise UpstreamUnavailable(START_FAILED_MESSAGE) from error
-        return await self.apply(generation.id, prediction) or generation
+            ),
+        )
 
     async def _record_starting(
         self,
@@ -190,11 +174,6 @@ class GenerationService:
             await uow.events.generation_changed(generation)
             await uow.commit()
         return generation
-
-    def _webhook_for(self, generation: Generation) -> str | None:
-        if self._config.webhooks is None:
-            return None
-        return self._config.webhooks.url_for(WebhookKind.GENERATION, generation.id)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -275,36 +254,40 @@ class GenerationService:
     async def apply(
         self, generation_id: str, prediction: UpstreamPrediction, *, webhook_id: str | None = None
     ) -> Generation | None:
-        async with self._uow() as uow:
-            if webhook_id is not None and not await uow.webhook_deliveries.first_delivery(
-                webhook_id
-            ):
-                return await uow.generations.get(generation_id)
-            generation = await uow.generations.get(generation_id, lock=True)
-            if generation is None or not _same_prediction(generation, prediction):
-                return generation
-            updated = advance(generation, prediction, datetime.now(UTC))
-            saved = await uow.generations.save(updated)
-            if changed(generation, updated):
-                await uow.events.generation_changed(saved)
-            await uow.commit()
-        if saved.output_urls and not saved.status.is_terminal:
-            self._start_download(saved.id)
-        return saved
+        """Applies what Replicate reported; outputs to store queue their download in the
+        same transaction. None for an unknown generation."""
+        return await self._jobs.apply(generation_id, prediction, webhook_id=webhook_id)
 
-    def _start_download(self, generation_id: str) -> None:
-        task = asyncio.create_task(self.store_outputs(generation_id))
-        self._downloads.add(task)
-        task.add_done_callback(self._downloads.discard)
+    async def apply_webhook(
+        self, generation_id: str, reported: UpstreamPrediction, *, webhook_id: str
+    ) -> Generation | None:
+        return await self._jobs.apply_webhook(generation_id, reported, webhook_id=webhook_id)
 
-    async def close(self) -> None:
-        for task in list(self._downloads):
-            task.cancel()
-        await asyncio.gather(*self._downloads, return_exceptions=True)
+    async def reconcile(
+        self, *, silent_for_seconds: float, lease_seconds: float, batch: int
+    ) -> int:
+        """Polls Replicate for generations not heard of lately, looks for lost starts,
+        queues again the downloads of outputs not stored yet; returns how many were checked."""
+        return await self._jobs.reconcile(
+            silent_for_seconds=silent_for_seconds,
+            lease_seconds=lease_seconds,
+            batch=batch,
+            each=self._reconcile_one,
+        )
+
+    async def _reconcile_one(
+        self, generation: Generation, recent: RecentJobs[Generation, UpstreamPrediction]
+    ) -> None:
+        # A method of its own: tests replace it to make one generation's round fail.
+        await self._jobs.reconcile_one(generation, recent)
+
+    # -- storing outputs ------------------------------------------------------------------
 
     async def store_outputs(self, generation_id: str) -> None:
-        """Copies every output into storage; SUCCEEDED only once all are kept."""
-        async with self._uow() as uow:
+        """Copies every output into storage; SUCCEEDED only once all are kept. Outputs
+        gone or invalid fail the generation (not counted); OutputUnavailable (not
+        fetched yet) is raised with nothing changed, for the queue to try again later."""
+        async with self._uow(read_only=True) as uow:
             generation = await uow.generations.get(generation_id)
         if generation is None or generation.status.is_terminal or not generation.output_urls:
             return
@@ -314,10 +297,8 @@ class GenerationService:
             ]
         except (OutputGone, OutputInvalid) as error:
             log.warning("outputs of generation %s lost: %s", generation_id, error)
-            await self._fail(generation_id, EXPIRED_MESSAGE, str(error))
-            return
-        except OutputNotYetAvailable as error:
-            log.info("outputs of generation %s not fetched yet: %s", generation_id, error)
+            expired = LocalEnd(message=EXPIRED_MESSAGE, upstream_error=str(error))
+            await self._jobs.finish_locally(generation_id, expired)
             return
         keys = [
             f"{generation.user_id}/{generation.id}/{position}.{generation.parameters.output_format}"
@@ -350,144 +331,6 @@ class GenerationService:
             )
             await uow.events.generation_changed(done)
             await uow.commit()
-
-    async def _fail(self, generation_id: str, message: str, upstream_error: str | None) -> None:
-        async with self._uow() as uow:
-            generation = await uow.generations.get(generation_id, lock=True)
-            if generation is None or generation.status.is_terminal:
-                return
-            failed = await uow.generations.save(
-                replace(
-                    generation,
-                    status=GenerationStatus.FAILED,
-                    error=message,
-                    upstream_error=upstream_error,
-                    allowance_returned=True,
-                    completed_at=datetime.now(UTC),
-                )
-            )
-            await uow.events.generation_changed(failed)
-            await uow.commit()
-
-    # -- reconciling ----------------------------------------------------------------------
-
-    async def reconcile(
-        self, *, silent_for_seconds: float, lease_seconds: float, batch: int
-    ) -> int:
-        """Polls Replicate for generations not heard of lately, looks for lost starts;
-        one generation's failure is logged and never stops the others."""
-        async with self._uow() as uow:
-            generations = await uow.generations.claim_stale(
-                silent_for_seconds=silent_for_seconds, lease_seconds=lease_seconds, limit=batch
-            )
-            await uow.commit()
-        recent = _RecentPredictions(self._replicate, self._config.lost_start_pages)
-        for generation in generations:
-            try:
-                await self._reconcile_one(generation, recent)
-            except (UpstreamUnavailable, UpstreamRejected) as error:
-                log.warning("could not reconcile generation %s: %s", generation.id, error)
-            except Exception:
-                log.exception(
-                    "reconciling generation %s failed; it is tried again later", generation.id
-                )
-        return len(generations)
-
-    async def _reconcile_one(self, generation: Generation, recent: "_RecentPredictions") -> None:
-        if generation.output_urls:
-            await self.store_outputs(generation.id)
-        elif generation.replicate_prediction_id is not None:
-            prediction = await self._replicate.get_prediction(generation.replicate_prediction_id)
-            if prediction is None:
-                await self._fail(generation.id, FAILED_MESSAGE, "prediction not found upstream")
-            else:
-                await self.apply(generation.id, prediction)
-        elif (found := await recent.find(generation)) is not None:
-            await self.apply(generation.id, found)
-        elif datetime.now(UTC) - generation.created_at >= self._config.start_grace:
-            await self._fail(generation.id, FAILED_MESSAGE, NEVER_CONFIRMED)
-        else:
-            await self._keep_waiting(generation.id)
-
-    async def _keep_waiting(self, generation_id: str) -> None:
-        async with self._uow() as uow:
-            current = await uow.generations.get(generation_id, lock=True)
-            if current is not None and not current.status.is_terminal:
-                await uow.generations.save(current)
-                await uow.commit()
-
-    # -- webhooks -------------------------------------------------------------------------
-
-    async def apply_webhook(
-        self, generation_id: str, reported: UpstreamPrediction, *, webhook_id: str
-    ) -> Generation | None:
-        """A verified webhook's report, for the generation's own prediction only. One with
-        no prediction recorded yet adopts only one the provider confirms is its own;
-        anything else raises UnconfirmedReport."""
-        async with self._uow(read_only=True) as uow:
-            generation = await uow.generations.get(generation_id)
-        if generation is None:
-            return None
-        if generation.replicate_prediction_id is None:
-            confirmed = await self._replicate.get_prediction(reported.id)
-            if confirmed is not None and is_generations_prediction(generation, confirmed):
-                return await self.apply(generation_id, confirmed, webhook_id=webhook_id)
-        elif generation.replicate_prediction_id == reported.id:
-            return await self.apply(generation_id, reported, webhook_id=webhook_id)
-        log.warning(
-            "webhook for generation %s names another prediction: %s", generation.id, reported.id
-        )
-        raise UnconfirmedReport(reported.id)
-
-
-class _RecentPredictions:
-    """Replicate's recent predictions, listed at most once per reconciler round."""
-
-    def __init__(self, replicate: Replicate, max_pages: int) -> None:
-        self._replicate = replicate
-        self._max_pages = max_pages
-        self._listed: list[UpstreamPrediction] | None = None
-        self._reaches_back_to: datetime | None = None
-
-    async def find(self, generation: Generation) -> UpstreamPrediction | None:
-        """The prediction created for this generation, whose create answer never came."""
-        earliest = generation.created_at - CLOCK_SKEW
-        if self._listed is None or (self._reaches_back_to or earliest) > earliest:
-            self._listed = await self._replicate.list_predictions(
-                max_pages=self._max_pages, created_after=earliest
-            )
-            self._reaches_back_to = earliest
-        return next(
-            (found for found in self._listed if is_generations_prediction(generation, found)),
-            None,
-        )
-
-
-def is_generations_prediction(generation: Generation, prediction: UpstreamPrediction) -> bool:
-    """Whether Replicate's prediction is the one this generation created: its webhook URL
-    names the generation, or it runs the generation's version with its prompt and its
-    seed (drawn at random for each generation)."""
-    named = job_id_in(prediction.webhook, WebhookKind.GENERATION)
-    if named is not None:
-        return named == generation.id
-    return (
-        prediction.version is not None
-        and prediction.version == generation.replicate_version.rpartition(":")[2]
-        and prediction.prompt == generation.prompt
-        and prediction.seed == generation.parameters.seed
-    )
-
-
-def _same_prediction(generation: Generation, prediction: UpstreamPrediction) -> bool:
-    if is_own_report(generation, prediction):
-        return True
-    log.warning(
-        "report for prediction %s ignored: generation %s runs %s",
-        prediction.id,
-        generation.id,
-        generation.replicate_prediction_id,
-    )
-    return False
 
 
 def _not_ready(model: UserModel | None, training: TrainingJob | None) -> ModelNotReady:

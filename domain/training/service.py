@@ -1,4 +1,5 @@
-"""Training a user's own model: start, follow, cancel, and keep jobs in step with Replicate."""
+"""Training a user's own model: start, follow, cancel, and keep jobs in step with Replicate
+(the engine in domain.upstream_jobs, with the training kind of domain.training.kind)."""
 
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -18,20 +19,17 @@ from domain.errors import (
 from domain.events import EventHub, training_topic
 from domain.paging import Page
 from domain.ports import SelfieProcessor, UnitOfWork, UnitOfWorkFactory
-from domain.training.models import TrainingJob, TrainingStatus, job_from_snapshot
+from domain.training.kind import CANCEL_FAILED_MESSAGE as CANCEL_FAILED_MESSAGE
+from domain.training.kind import LOST_START_MESSAGE as LOST_START_MESSAGE
+from domain.training.kind import START_FAILED_MESSAGE as START_FAILED_MESSAGE
+from domain.training.kind import TrainingKind
+from domain.training.models import TrainingJob, job_from_snapshot
 from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies
-from domain.training.transitions import advance, changed, user_error
 from domain.training.uploads import UploadsInFlight
-from domain.training.versions import VersionInputs, read_version_inputs, version_id_from
-from domain.upstream import (
-    FileUpload,
-    Replicate,
-    UnconfirmedReport,
-    UpstreamStatus,
-    UpstreamTraining,
-)
+from domain.upstream import FileUpload, Replicate, UpstreamTraining
+from domain.upstream_jobs.engine import RecentJobs, UpstreamJobs
 from domain.users.models import ModelStatus, User, UserModel, model_name_for, trigger_word_for
-from domain.webhook_links import WebhookKind, WebhookLinks, job_id_in
+from domain.webhook_links import WebhookLinks
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +37,10 @@ TRAINER_VERSION = (
     "ostris/flux-dev-lora-trainer:26dce37af90b9d997eeb970d92e47de3064d46c300504ae376c75bef6a9022d2"
 )
 WEBHOOK_EVENTS = ["start", "logs", "completed"]
-START_FAILED_MESSAGE = (
-    "The training could not be started because the image provider is unavailable. "
-    "Nothing was charged; upload your selfies again in a few minutes."
-)
-LOST_START_MESSAGE = (
-    "The training could not be started. Nothing was charged; upload your selfies again."
-)
-CANCEL_FAILED_MESSAGE = (
-    "The training could not be canceled because the image provider did not accept the "
-    "request. It is still running; try canceling again in a minute."
-)
 CANCELED_BEFORE_SUBMITTING_MESSAGE = (
     "This training ended before it was submitted (it was canceled, or its upload took too "
     "long); nothing was charged. Start a new training whenever you are ready."
 )
-# Replicate's clock and ours may differ a little: a lost start is looked for this much
-# before its job was recorded.
-CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -96,6 +80,13 @@ class TrainingService:
         self._config = config
         self._selfies = selfies
         self._uploads = UploadsInFlight()
+        self._jobs = UpstreamJobs(
+            uow,
+            TrainingKind(uow, replicate, config.start_grace),
+            webhooks=config.webhooks,
+            start_grace=config.start_grace,
+            lost_start_pages=config.lost_start_pages,
+        )
 
     # -- starting ---------------------------------------------------------------------
 
@@ -107,20 +98,19 @@ class TrainingService:
             job, model = await self._record_queued_job(user, selfies.count)
         try:
             images_url = await self._prepare_upstream(job, model, selfies)
-            training = await self._create_training(job, model, images_url)
-        except UpstreamRejected as error:
-            await self._fail_to_start(job, str(error))
-            raise UpstreamUnavailable(START_FAILED_MESSAGE) from error
-        except _MayHaveStarted as unknown:
-            # Replicate may have it: its webhook or the reconciler will tell.
-            log.warning("training %s may have started upstream: %s", job.id, unknown.error)
-            return StartedTraining(job, model)
-        except UpstreamUnavailable as error:
-            await self._fail_to_start(job, str(error))
-            raise
-        job = await self.apply(job.id, training) or job
-        if job.status is TrainingStatus.CANCELED:
-            await self._cancel_orphan(training.id)
+        except (UpstreamRejected, UpstreamUnavailable) as error:
+            raise await self._jobs.fail_to_start(job, error) from error
+        await self._record_submission(job.id, images_url)
+        job = await self._jobs.submit(
+            job,
+            lambda: self._replicate.create_training(
+                trainer_version=TRAINER_VERSION,
+                destination=model.replicate_model_id,
+                input=self._trainer_input(images_url, job.user_id),
+                webhook=self._jobs.webhook_for(job),
+                webhook_events=WEBHOOK_EVENTS,
+            ),
+        )
         return StartedTraining(job, model)
 
     async def _check_may_start(self, user: User) -> None:
@@ -132,15 +122,6 @@ class TrainingService:
                 raise TrainingInProgress.running()
             today = await uow.training_jobs.count_started_since(user.id, day_start(now))
         check_training_allowance(self._config.allowances, today=today, now=now)
-
-    async def _cancel_orphan(self, training_id: str) -> bool:
-        """Canceled while it was being submitted: do not let it run (and bill)."""
-        try:
-            await self._replicate.cancel_training(training_id)
-        except (UpstreamUnavailable, UpstreamRejected) as error:
-            log.error("could not cancel orphaned training %s: %s", training_id, error)
-            return False
-        return True
 
     async def _record_queued_job(
         self, user: User, image_count: int
@@ -195,23 +176,6 @@ class TrainingService:
             FileUpload(selfies.zip_bytes, f"selfies-{job.id}.zip", "application/zip")
         )
 
-    async def _create_training(
-        self, job: TrainingJob, model: UserModel, images_url: str
-    ) -> UpstreamTraining:
-        await self._record_submission(job.id, images_url)
-        try:
-            return await self._replicate.create_training(
-                trainer_version=TRAINER_VERSION,
-                destination=model.replicate_model_id,
-                input=self._trainer_input(images_url, job.user_id),
-                webhook=self._webhook_for(job),
-                webhook_events=WEBHOOK_EVENTS,
-            )
-        except UpstreamUnavailable as error:
-            if error.may_have_arrived:
-                raise _MayHaveStarted(error) from error
-            raise
-
     def _trainer_input(self, images_url: str, user_id: str) -> dict[str, Any]:
         return {
             "input_images": images_url,
@@ -233,15 +197,6 @@ class TrainingService:
                 raise BadUserInput(CANCELED_BEFORE_SUBMITTING_MESSAGE)
             await uow.training_jobs.save(replace(job, images_url=images_url))
             await uow.commit()
-
-    def _webhook_for(self, job: TrainingJob) -> str | None:
-        if self._config.webhooks is None:
-            return None
-        return self._config.webhooks.url_for(WebhookKind.TRAINING, job.id)
-
-    async def _fail_to_start(self, job: TrainingJob, reason: str) -> None:
-        log.warning("training %s could not start: %s", job.id, reason)
-        await self._finish_locally(job.id, TrainingStatus.FAILED, START_FAILED_MESSAGE, reason)
 
     # -- following ---------------------------------------------------------------------
 
@@ -299,44 +254,9 @@ class TrainingService:
         job = await self.get_owned(user, job_id)
         if job.status.is_terminal:
             raise BadUserInput(f"This training has already ended ({job.status.value.lower()}).")
-        if job.replicate_training_id is None:
-            return await self._finish_locally(job.id, TrainingStatus.CANCELED, None, None)
-        self._replicate.require_configured()
-        try:
-            upstream = await self._replicate.cancel_training(job.replicate_training_id)
-        except (UpstreamUnavailable, UpstreamRejected) as error:
-            # The provider's own words stay in the log: they are not the user's to read.
-            log.warning("could not cancel training %s upstream: %s", job.id, error)
-            raise UpstreamUnavailable(CANCEL_FAILED_MESSAGE) from error
-        if not upstream.status.is_terminal:
-            upstream = replace(upstream, status=UpstreamStatus.CANCELED)
-        return await self.apply(job.id, upstream) or job
-
-    async def _finish_locally(
-        self, job_id: str, status: TrainingStatus, error: str | None, upstream_error: str | None
-    ) -> TrainingJob:
-        async with self._uow() as uow:
-            job = await uow.training_jobs.get(job_id, lock=True)
-            if job is None:  # jobs are never deleted
-                raise LookupError(f"training job {job_id} is gone")
-            if job.status.is_terminal:
-                return job
-            model = await uow.user_models.for_user(job.user_id, lock=True)
-            has_version = bool(model and model.replicate_version_id)
-            job = await uow.training_jobs.save(
-                replace(
-                    job,
-                    status=status,
-                    completed_at=datetime.now(UTC),
-                    error=error or user_error(status, has_previous_version=has_version),
-                    upstream_error=upstream_error,
-                )
-            )
-            if model is not None and not has_version:
-                await uow.user_models.save(replace(model, status=ModelStatus.FAILED))
-            await uow.events.training_changed(job)
-            await uow.commit()
-        return job
+        if job.replicate_training_id is not None:
+            self._replicate.require_configured()
+        return await self._jobs.cancel(job)
 
     # -- keeping in step with Replicate ------------------------------------------------
 
@@ -348,219 +268,30 @@ class TrainingService:
         Raises UpstreamUnavailable when a succeeded version's inputs cannot be read
         yet: nothing is recorded then, so the report can come again.
         """
-        version_inputs = await self._version_inputs_if_succeeded(job_id, upstream)
-        async with self._uow() as uow:
-            if webhook_id is not None and not await uow.webhook_deliveries.first_delivery(
-                webhook_id
-            ):
-                return await uow.training_jobs.get(job_id)
-            job = await uow.training_jobs.get(job_id, lock=True)
-            if job is None or not _same_training(job, upstream):
-                return job
-            updated = advance(job, upstream, datetime.now(UTC))
-            if updated.status.is_terminal and not job.status.is_terminal:
-                updated = await self._settle_model(uow, updated, upstream, version_inputs)
-            updated = await uow.training_jobs.save(updated)
-            if changed(job, updated):
-                await uow.events.training_changed(updated)
-            await uow.commit()
-        return updated
+        return await self._jobs.apply(job_id, upstream, webhook_id=webhook_id)
 
-    async def _version_inputs_if_succeeded(
-        self, job_id: str, upstream: UpstreamTraining
-    ) -> VersionInputs | None:
-        version_id = version_id_from(upstream.output_version)
-        if upstream.status is not UpstreamStatus.SUCCEEDED or version_id is None:
-            return None
-        async with self._uow(read_only=True) as uow:
-            job = await uow.training_jobs.get(job_id)
-            model = await uow.user_models.for_user(job.user_id) if job else None
-        if job is None or model is None or job.status.is_terminal:
-            return None
-        properties = await self._replicate.get_version_input_schema(
-            model.owner, model.name, version_id
-        )
-        return read_version_inputs(properties)
-
-    async def _settle_model(
-        self,
-        uow: UnitOfWork,
-        job: TrainingJob,
-        upstream: UpstreamTraining,
-        version_inputs: VersionInputs | None,
-    ) -> TrainingJob:
-        """A training ended: switch the model to its version, or keep the one it had."""
-        model = await uow.user_models.for_user(job.user_id, lock=True)
-        if model is None:  # a job references its model: never so
-            raise LookupError(f"the model of training job {job.id} is gone")
-        has_version = model.replicate_version_id is not None
-        version_id = version_id_from(upstream.output_version)
-        if job.status is TrainingStatus.SUCCEEDED and version_id and version_inputs:
-            if version_inputs.unusable_reason is None or not has_version:
-                await uow.user_models.save(_with_version(model, version_id, version_inputs))
-            if version_inputs.unusable_reason is None:
-                return job
-            suffix = " Your previous model stays in use." if has_version else ""
-            return replace(
-                job,
-                status=TrainingStatus.FAILED,
-                error=version_inputs.unusable_reason + suffix,
-                upstream_error="the trained version cannot take the locked parameters",
-            )
-        if job.status is TrainingStatus.SUCCEEDED:
-            # Succeeded without a version: treat as a failure the user can retry.
-            job = replace(job, status=TrainingStatus.FAILED, upstream_error="no output version")
-        if not has_version:
-            await uow.user_models.save(replace(model, status=ModelStatus.FAILED))
-        return replace(job, error=user_error(job.status, has_previous_version=has_version))
-
-    # -- reconciling -------------------------------------------------------------------
+    async def apply_webhook(
+        self, job_id: str, reported: UpstreamTraining, *, webhook_id: str
+    ) -> TrainingJob | None:
+        return await self._jobs.apply_webhook(job_id, reported, webhook_id=webhook_id)
 
     async def reconcile(
         self, *, silent_for_seconds: float, lease_seconds: float, batch: int
     ) -> int:
         """Polls Replicate for jobs not heard of lately, looks for lost starts; returns how
-        many were checked. One job's failure is logged and never stops the others."""
-        async with self._uow() as uow:
-            jobs = await uow.training_jobs.claim_stale(
-                silent_for_seconds=silent_for_seconds,
-                lease_seconds=lease_seconds,
-                limit=batch,
-                canceled_unconfirmed_for_seconds=self._orphan_search_seconds(),
-            )
-            await uow.commit()
-        recent = _RecentTrainings(self._replicate, self._config.lost_start_pages)
-        for job in jobs:
-            try:
-                await self._reconcile_job(job, recent)
-            except (UpstreamUnavailable, UpstreamRejected) as error:
-                log.warning("could not reconcile training %s: %s", job.id, error)
-            except Exception:
-                log.exception("reconciling training %s failed; it is tried again later", job.id)
-        return len(jobs)
+        many were checked."""
+        return await self._jobs.reconcile(
+            silent_for_seconds=silent_for_seconds,
+            lease_seconds=lease_seconds,
+            batch=batch,
+            each=self._reconcile_job,
+        )
 
-    def _orphan_search_seconds(self) -> float:
-        return 2 * self._config.start_grace.total_seconds()
+    async def _reconcile_job(
+        self, job: TrainingJob, recent: RecentJobs[TrainingJob, UpstreamTraining]
+    ) -> None:
+        # A method of its own: tests replace it to make one job's round fail.
+        await self._jobs.reconcile_one(job, recent)
 
     async def forget_webhooks_before(self, moment: datetime) -> None:
-        async with self._uow() as uow:
-            await uow.webhook_deliveries.forget_before(moment)
-            await uow.commit()
-
-    async def _reconcile_job(self, job: TrainingJob, recent: "_RecentTrainings") -> None:
-        if job.replicate_training_id is not None:
-            upstream = await self._replicate.get_training(job.replicate_training_id)
-            if upstream is None:
-                await self._finish_locally(
-                    job.id, TrainingStatus.FAILED, None, "training not found upstream"
-                )
-            else:
-                await self.apply(job.id, upstream)
-            return
-        adopted = await recent.find(job) if job.images_url is not None else None
-        if job.status is TrainingStatus.CANCELED:
-            await self._cancel_found_orphan(job, adopted)
-        elif adopted is not None:
-            await self.apply(job.id, adopted)
-        elif datetime.now(UTC) - job.created_at < self._config.start_grace:
-            await self._keep_waiting(job)
-        else:
-            await self._finish_locally(job.id, TrainingStatus.FAILED, LOST_START_MESSAGE, None)
-
-    async def _cancel_found_orphan(self, job: TrainingJob, found: UpstreamTraining | None) -> None:
-        """A job canceled while its create request may have arrived: cancel what arrived."""
-        if found is not None and not await self._cancel_orphan(found.id):
-            return  # its lease runs out, and the next round tries again
-        async with self._uow() as uow:
-            current = await uow.training_jobs.get(job.id, lock=True)
-            if current is not None and current.replicate_training_id is None:
-                recorded = found.id if found is not None else None
-                await uow.training_jobs.save(replace(current, replicate_training_id=recorded))
-                await uow.commit()
-
-    async def _keep_waiting(self, job: TrainingJob) -> None:
-        async with self._uow() as uow:
-            current = await uow.training_jobs.get(job.id, lock=True)
-            if current is not None and not current.status.is_terminal:
-                await uow.training_jobs.save(current)
-                await uow.commit()
-
-    # -- webhooks ---------------------------------------------------------------------
-
-    async def apply_webhook(
-        self, job_id: str, reported: UpstreamTraining, *, webhook_id: str
-    ) -> TrainingJob | None:
-        """A verified webhook's report, for the job's own training only. A job with no
-        training recorded yet adopts only one the provider confirms is its own; anything
-        else raises UnconfirmedReport."""
-        async with self._uow(read_only=True) as uow:
-            job = await uow.training_jobs.get(job_id)
-        if job is None:
-            return None
-        if job.replicate_training_id is None:
-            confirmed = await self._replicate.get_training(reported.id)
-            if confirmed is not None and is_jobs_training(job, confirmed):
-                return await self.apply(job_id, confirmed, webhook_id=webhook_id)
-        elif job.replicate_training_id == reported.id:
-            return await self.apply(job_id, reported, webhook_id=webhook_id)
-        log.warning("webhook for job %s names another training: %s", job.id, reported.id)
-        raise UnconfirmedReport(reported.id)
-
-
-class _RecentTrainings:
-    """Replicate's recent trainings, listed at most once per reconciler round."""
-
-    def __init__(self, replicate: Replicate, max_pages: int) -> None:
-        self._replicate = replicate
-        self._max_pages = max_pages
-        self._listed: list[UpstreamTraining] | None = None
-        self._reaches_back_to: datetime | None = None
-
-    async def find(self, job: TrainingJob) -> UpstreamTraining | None:
-        """The training created for this job, whose create answer never reached us."""
-        earliest = job.created_at - CLOCK_SKEW
-        if self._listed is None or (self._reaches_back_to or earliest) > earliest:
-            self._listed = await self._replicate.list_trainings(
-                max_pages=self._max_pages, created_after=earliest
-            )
-            self._reaches_back_to = earliest
-        return next((found for found in self._listed if is_jobs_training(job, found)), None)
-
-
-def is_jobs_training(job: TrainingJob, training: UpstreamTraining) -> bool:
-    """Whether Replicate's training is the one this job created: its webhook URL names
-    the job, or it carries the job's own upload (a fresh URL for every job)."""
-    named = job_id_in(training.webhook, WebhookKind.TRAINING)
-    if named is not None:
-        return named == job.id
-    return job.images_url is not None and training.images_url == job.images_url
-
-
-class _MayHaveStarted(Exception):
-    def __init__(self, error: UpstreamUnavailable) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _same_training(job: TrainingJob, upstream: UpstreamTraining) -> bool:
-    if job.replicate_training_id is None or job.replicate_training_id == upstream.id:
-        return True
-    log.warning(
-        "report for training %s ignored: job %s runs %s",
-        upstream.id,
-        job.id,
-        job.replicate_training_id,
-    )
-    return False
-
-
-def _with_version(model: UserModel, version_id: str, inputs: VersionInputs) -> UserModel:
-    usable = inputs.unusable_reason is None
-    return replace(
-        model,
-        replicate_version_id=version_id,
-        status=ModelStatus.READY if usable else ModelStatus.FAILED,
-        trained_at=datetime.now(UTC),
-        input_names=inputs.names,
-        unusable_reason=inputs.unusable_reason,
-    )
+        await self._jobs.forget_webhooks_before(moment)

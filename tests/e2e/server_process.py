@@ -8,8 +8,16 @@ from dataclasses import dataclass
 
 # The benchmarks start the same process: one way to do it, kept with them.
 from bench.servers import STARTUP_TIMEOUT_SECONDS, free_port, sselfie_env, started
+from server.cli import WORKER_READY
 
-__all__ = ["ServerProcess", "free_port", "run_sselfie", "sselfie_env", "sselfie_server"]
+__all__ = [
+    "ServerProcess",
+    "free_port",
+    "run_sselfie",
+    "sselfie_env",
+    "sselfie_server",
+    "sselfie_worker",
+]
 
 
 def run_sselfie(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -38,8 +46,19 @@ class ServerProcess:
 
 
 @contextmanager
-def sselfie_server(env: dict[str, str], *, port: int | None = None) -> Iterator[ServerProcess]:
+def sselfie_server(
+    env: dict[str, str], *, port: int | None = None, worker: bool = True
+) -> Iterator[ServerProcess]:
     port = port or free_port()
-    command = ["server.cli", "serve", "--port", str(port)]
+    command = ["server.cli", "serve", "--port", str(port), *([] if worker else ["--no-worker"])]
     with started(command, env, port, grace_seconds=15) as server:
         yield ServerProcess(server.base_url, server.ws_url, env, server.output, server.process)
+
+
+@contextmanager
+def sselfie_worker(env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A real `sselfie worker` (no HTTP: its URLs lead nowhere)."""
+    with started(
+        ["server.cli", "worker"], env, 0, ready_line=WORKER_READY, grace_seconds=15
+    ) as worker:
+        yield ServerProcess(worker.base_url, worker.ws_url, env, worker.output, worker.process)

@@ -62,6 +62,8 @@ class FakeReplicate(Lifecycle):
         self._server = LoopbackServer(build_app(self), port)
         self._auto_play: asyncio.Task[None] | None = None
         self._change = asyncio.Event()
+        self._outputs_open = asyncio.Event()
+        self._outputs_open.set()
 
     # Serving
 
@@ -73,6 +75,7 @@ class FakeReplicate(Lifecycle):
 
     async def __aexit__(self, *_: object) -> None:
         self.stop_auto_play()
+        self.release_outputs()
         await self._webhooks.close()
         await self._server.stop()
 
@@ -147,6 +150,20 @@ class FakeReplicate(Lifecycle):
     async def delete_model(self, full_name: str) -> None:
         """Deletes the model; its name stays taken (creating it again answers 409)."""
         del self.models[full_name]
+
+    # Output files
+
+    def hold_outputs(self) -> None:
+        """Output file requests arrive (and are recorded) but get no answer until
+        `release_outputs`."""
+        self._outputs_open.clear()
+
+    def release_outputs(self) -> None:
+        self._outputs_open.set()
+
+    async def _output_answered(self) -> None:
+        self._changed()  # the request arrived: a test may wait for that
+        await self._outputs_open.wait()
 
     # Webhooks
 

@@ -247,6 +247,7 @@ list_predictions = _job_lister("prediction")
 
 
 async def output_file(fake: "FakeReplicate", request: Request) -> Response:
+    await fake._output_answered()
     job = fake.jobs.get(request.path_params["job_id"])
     if job is None or job.kind != "prediction" or not isinstance(job.output, list):
         raise Problem(404, "Not found", "No such file")

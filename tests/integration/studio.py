@@ -186,6 +186,8 @@ def local(global_id: str) -> str:
 async def open_studio(
     database_url: str, data_dir: Path, engine: AsyncEngine, fake: FakeReplicate, **settings: Any
 ) -> AsyncIterator[Studio]:
+    """`settings` override the studio's; `run_worker=False` serves without a task worker."""
+    run_worker = bool(settings.pop("run_worker", True))
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     values: dict[str, Any] = {
@@ -197,7 +199,10 @@ async def open_studio(
         **settings,
     }
     app = create_app(
-        make_settings(database_url, data_dir, **values), database_url, migrate_on_start=False
+        make_settings(database_url, data_dir, **values),
+        database_url,
+        migrate_on_start=False,
+        run_worker=run_worker,
     )
     async with serve(app, port), httpx.AsyncClient(base_url=origin, timeout=30) as client:
         yield Studio(Api(client), origin, fake, engine, app)

@@ -2,12 +2,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from pgqueuer.qm import QueueManager
+from pgqueuer.queries import Queries
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence import migrate
-from persistence.database import create_engine
+from persistence.database import asyncpg_dsn, create_engine
 from server.app import create_app
 from tests import postgres
 from tests.integration.harness import make_settings, open_api
@@ -40,10 +43,45 @@ async def test_migrations_upgrade_an_empty_database_to_head_and_down_again(
     at_head = await migrate.current_revision(empty_database)
     await migrate.downgrade(empty_database, "base")
 
-    assert {"users", "user_models"} <= upgraded
+    assert {"users", "user_models", "pgqueuer", "pgqueuer_log"} <= upgraded
     assert at_head == migrate.head_revision()
     assert await migrate.current_revision(empty_database) is None
     assert await _tables(empty_database) == {"alembic_version"}
+    assert await _types(empty_database) == set()
+
+
+async def _types(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT typname FROM pg_type JOIN pg_namespace n ON n.oid = typnamespace"
+                " WHERE nspname = 'public' AND typtype = 'e'"
+            )
+        )
+        return {row[0] for row in rows}
+
+
+def _url(engine: AsyncEngine) -> str:
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def test_the_task_queue_tables_are_what_the_pinned_pgqueuer_declares(
+    empty_database: AsyncEngine,
+) -> None:
+    """PgQueuer plans no change after our migrations: a PgQueuer bump that needs one
+    fails here until a revision brings it."""
+    await migrate.upgrade(empty_database)
+    await migrate.downgrade(empty_database, "0005")
+    await migrate.upgrade(empty_database)
+    connection = await asyncpg.connect(asyncpg_dsn(_url(empty_database)))
+    try:
+        queries = Queries.from_asyncpg_connection(connection)
+        plan = await queries.plan_upgrade()
+        await QueueManager(queries).verify_structure()
+    finally:
+        await connection.close()
+
+    assert plan.statements == ()
 
 
 async def test_replicas_migrating_together_do_not_collide(empty_database: AsyncEngine) -> None:
@@ -64,12 +102,20 @@ async def test_the_tables_match_what_the_code_declares(database_url: str) -> Non
         async with engine.connect() as connection:
             differences = await connection.run_sync(
                 lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_type": True}), metadata
+                    MigrationContext.configure(
+                        sync, opts={"compare_type": True, "include_name": _not_the_task_queue}
+                    ),
+                    metadata,
                 )
             )
     finally:
         await engine.dispose()
     assert differences == []
+
+
+def _not_the_task_queue(name: str | None, type_: str, parent_names: object) -> bool:
+    """PgQueuer's tables come from its own frozen SQL (0006), not from persistence/tables.py."""
+    return not (type_ == "table" and (name or "").startswith("pgqueuer"))
 
 
 async def test_readiness_is_refused_while_the_database_is_not_at_head(

@@ -25,6 +25,8 @@ The rules the SQL enforces and the services rely on are modelled:
   position), the first kept; storage keys unique; one pick per generation.
 - owners: a model slot is never reserved past `per_owner`.
 - webhook deliveries: each id recorded once.
+- tasks: `store_outputs` queued with the transaction (gone if it rolls back), once while
+  one for that generation waits; `FakeDatabase.take_tasks()` takes them as a worker would.
 - leases: `claim_stale` as persistence/repositories/leases.py: claimable rows silent
   that long (or not yet known upstream), unleased or with the lease run out, oldest
   heard first, at most `limit`, now leased; `save` records "heard now" and frees it.
@@ -96,6 +98,8 @@ class Tables:
     owners: dict[str, int] = field(default_factory=dict)
     deliveries: dict[str, datetime] = field(default_factory=dict)
     heard: dict[str, Heard] = field(default_factory=dict)
+    # The generation ids of the queued `store_outputs` tasks, oldest first.
+    tasks: list[str] = field(default_factory=list)
 
     def copy(self) -> "Tables":
         # Rows are frozen dataclasses: copying the dicts copies the tables.
@@ -108,6 +112,7 @@ class Tables:
             dict(self.owners),
             dict(self.deliveries),
             dict(self.heard),
+            list(self.tasks),
         )
 
 
@@ -138,6 +143,11 @@ class FakeDatabase:
             while not condition():
                 self._committed.clear()
                 await self._committed.wait()
+
+    def take_tasks(self) -> list[str]:
+        """The queued `store_outputs` tasks' generation ids, taken off the queue."""
+        taken, self.tables.tasks = self.tables.tasks, []
+        return taken
 
     def snapshot(self) -> Tables:
         """The committed tables now, to compare with later ("nothing changed")."""
@@ -676,6 +686,18 @@ class FakeEventPublisher:
         )
 
 
+class FakeTaskQueue:
+    """Queues tasks in the transaction: they exist once it commits."""
+
+    def __init__(self, txn: _Transaction) -> None:
+        self._txn = txn
+
+    async def store_outputs(self, generation_id: str) -> None:
+        tasks = self._txn.writable().tasks
+        if generation_id not in tasks:
+            tasks.append(generation_id)
+
+
 # -- the unit of work ----------------------------------------------------------------------
 
 
@@ -694,6 +716,7 @@ class FakeUnitOfWork:
         self.images = FakeGeneratedImageRepository(self._txn)
         self.webhook_deliveries = FakeWebhookDeliveryRepository(self._txn)
         self.events = FakeEventPublisher(self._txn)
+        self.tasks = FakeTaskQueue(self._txn)
 
     async def __aenter__(self) -> Self:
         if not self.read_only:

@@ -3,11 +3,11 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from domain.generation.kind import is_generations_prediction
 from domain.generation.models import Generation, GenerationSource, GenerationStatus
 from domain.generation.parameters import locked_parameters
-from domain.generation.service import is_generations_prediction
+from domain.training.kind import is_jobs_training
 from domain.training.models import TrainingJob, TrainingStatus
-from domain.training.service import is_jobs_training
 from domain.upstream import UpstreamPrediction, UpstreamStatus, UpstreamTraining
 
 NOW = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """The services on fakes: no PostgreSQL, no HTTP."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,14 @@ from tests.unit.fakes import (
 )
 
 WEBHOOKS = WebhookLinks("https://studio.test/webhooks/replicate", b"webhook key")
+
+
+async def run_tasks(db: FakeDatabase, service: GenerationService) -> list[str]:
+    """Runs the queued tasks once, as a worker would; returns their generation ids."""
+    taken = db.take_tasks()
+    for generation_id in taken:
+        await service.store_outputs(generation_id)
+    return taken
 
 
 async def reconcile(service: TrainingService | GenerationService) -> int:
@@ -81,25 +89,21 @@ def fetcher() -> FakeOutputFetcher:
 
 
 @pytest.fixture
-async def make_generation(
+def make_generation(
     uow: FakeUnitOfWorkFactory,
     replicate: FakeReplicate,
     hub: EventHub,
     storage: FakeImageStorage,
     fetcher: FakeOutputFetcher,
-) -> AsyncIterator[GenerationFactory]:
-    """A GenerationService on the fakes, its config changed as given; closed after the test."""
-    made: list[GenerationService] = []
+) -> GenerationFactory:
+    """A GenerationService on the fakes, its config changed as given."""
     styles = StyleCatalogue.load()
 
     def make(**changes: Any) -> GenerationService:
         config = replace(GenerationConfig(webhooks=WEBHOOKS), **changes)
-        made.append(GenerationService(uow, replicate, hub, styles, storage, fetcher, config))
-        return made[-1]
+        return GenerationService(uow, replicate, hub, styles, storage, fetcher, config)
 
-    yield make
-    for service in made:
-        await service.close()
+    return make
 
 
 @pytest.fixture

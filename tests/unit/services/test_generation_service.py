@@ -25,11 +25,12 @@ from tests.locked_body import assert_locked_body
 from tests.unit.fakes import (
     FULL_VERSION_INPUTS,
     FakeDatabase,
+    FakeEventPublisher,
     FakeImageStorage,
     FakeOutputFetcher,
     FakeReplicate,
 )
-from tests.unit.services.conftest import GenerationFactory, reconcile
+from tests.unit.services.conftest import GenerationFactory, reconcile, run_tasks
 
 NAMES = {name: name for name in FULL_VERSION_INPUTS} | {"guidance": "guidance_scale"}
 OUTPUTS = [f"https://replicate.delivery/out-{n}.png" for n in range(3)]
@@ -136,13 +137,11 @@ async def test_outputs_are_stored_before_the_generation_succeeds(
     generation: GenerationService,
     db: FakeDatabase,
     replicate: FakeReplicate,
-    fetcher: FakeOutputFetcher,
     storage: FakeImageStorage,
     alice: User,
 ) -> None:
     started = await generation.generate_maya(alice, "hi")
     assert started.replicate_prediction_id is not None
-    fetcher.gate.clear()
     done = replicate.update_prediction(
         started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
     )
@@ -152,13 +151,63 @@ async def test_outputs_are_stored_before_the_generation_succeeds(
     assert (applied.status, applied.output_urls) == (GenerationStatus.PROCESSING, OUTPUTS)
     assert db.tables.images == {}
 
-    fetcher.gate.set()
-    await db.wait_for(lambda: db.tables.generations[started.id].status.is_terminal)
+    assert await run_tasks(db, generation) == [started.id]
 
     assert db.tables.generations[started.id].status is GenerationStatus.SUCCEEDED
     images = sorted(db.tables.images.values(), key=lambda image: image.position)
     assert [image.position for image in images] == [0, 1, 2]
     assert all(image.storage_key in storage.saved for image in images)
+
+
+async def test_the_download_is_queued_in_the_transaction_that_records_the_outputs(
+    generation: GenerationService,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    monkeypatch: pytest.MonkeyPatch,
+    alice: User,
+) -> None:
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    done = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
+    )
+    before = db.snapshot()
+
+    async def announce_fails(*_: object) -> None:
+        raise RuntimeError("the announcement fails after the download was queued")
+
+    monkeypatch.setattr(FakeEventPublisher, "generation_changed", announce_fails)
+    with pytest.raises(RuntimeError):
+        await generation.apply(started.id, done)
+
+    assert db.tables == before
+    assert db.tables.tasks == []
+    monkeypatch.undo()
+    await generation.apply(started.id, done)
+    await generation.apply(started.id, done)
+    assert db.tables.tasks == [started.id]
+
+
+async def test_a_download_is_queued_only_while_the_generation_is_not_done(
+    generation: GenerationService,
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+    alice: User,
+) -> None:
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    running = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.PROCESSING
+    )
+    await generation.apply(started.id, running)
+    assert db.tables.tasks == []
+
+    failed = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.FAILED, output=OUTPUTS
+    )
+    await generation.apply(started.id, failed)
+    assert db.tables.generations[started.id].status is GenerationStatus.FAILED
+    assert db.tables.tasks == []
 
 
 async def test_expired_outputs_fail_the_generation_and_give_the_allowance_back(
@@ -176,7 +225,7 @@ async def test_expired_outputs_fail_the_generation_and_give_the_allowance_back(
     )
 
     await generation.apply(started.id, done)
-    await db.wait_for(lambda: db.tables.generations[started.id].status.is_terminal)
+    await run_tasks(db, generation)
 
     failed = db.tables.generations[started.id]
     assert (failed.status, failed.error) == (GenerationStatus.FAILED, EXPIRED_MESSAGE)
@@ -270,29 +319,62 @@ async def test_a_user_whose_model_is_training_is_told_to_follow_it(
     assert replicate.calls == []
 
 
-async def test_outputs_not_fetched_yet_are_stored_by_the_reconciler(
+async def test_outputs_not_fetched_yet_raise_for_a_retry_and_change_nothing(
+    generation: GenerationService,
+    db: FakeDatabase,
+    fetcher: FakeOutputFetcher,
+    storage: FakeImageStorage,
+    alice: User,
+) -> None:
+    done = db.add_generation(alice.id, status=GenerationStatus.PROCESSING, output_urls=OUTPUTS)
+    fetcher.errors[OUTPUTS[2]] = OutputUnavailable("503")
+    before = db.snapshot()
+
+    with pytest.raises(OutputUnavailable):
+        await generation.store_outputs(done.id)
+
+    assert db.tables == before
+    assert db.notices == []
+    assert storage.saved == {}
+    del fetcher.errors[OUTPUTS[2]]
+    await generation.store_outputs(done.id)
+    assert db.tables.generations[done.id].status is GenerationStatus.SUCCEEDED
+
+
+async def test_storing_the_outputs_of_a_generation_gone_done_or_without_any_does_nothing(
+    generation: GenerationService, db: FakeDatabase, fetcher: FakeOutputFetcher, alice: User
+) -> None:
+    ended = db.add_generation(alice.id, status=GenerationStatus.SUCCEEDED, output_urls=OUTPUTS)
+    waiting = db.add_generation(alice.id, status=GenerationStatus.PROCESSING)
+    before = db.snapshot()
+
+    for generation_id in (ended.id, waiting.id, "no-such-generation"):
+        await generation.store_outputs(generation_id)
+
+    assert db.tables == before
+    assert fetcher.fetched == []
+
+
+async def test_the_reconciler_queues_again_the_download_of_outputs_not_stored_yet(
     generation: GenerationService,
     db: FakeDatabase,
     replicate: FakeReplicate,
-    fetcher: FakeOutputFetcher,
     alice: User,
 ) -> None:
-    fetcher.errors[OUTPUTS[0]] = OutputUnavailable("503")
-    started = await generation.generate_maya(alice, "hi")
-    assert started.replicate_prediction_id is not None
-    done = replicate.update_prediction(
-        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
+    done = db.add_generation(
+        alice.id,
+        status=GenerationStatus.PROCESSING,
+        replicate_prediction_id="p0",
+        output_urls=OUTPUTS,
     )
-    await generation.apply(started.id, done)
-    await fetcher.wait_for_attempt(OUTPUTS[0])
-    assert db.tables.generations[started.id].status is GenerationStatus.PROCESSING
 
-    del fetcher.errors[OUTPUTS[0]]
-    await reconcile(generation)
+    assert await reconcile(generation) == 1
 
-    assert db.tables.generations[started.id].status is GenerationStatus.SUCCEEDED
+    assert db.tables.tasks == [done.id]
+    assert replicate.calls == []
+    await run_tasks(db, generation)
+    assert db.tables.generations[done.id].status is GenerationStatus.SUCCEEDED
     assert len(db.tables.images) == 3
-    assert len(replicate.calls_to("get_prediction")) == 0
 
 
 async def test_picking_an_image_unpicks_the_others_and_only_the_owner_may(
