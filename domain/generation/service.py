@@ -24,7 +24,7 @@ from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
 from domain.upstream import Replicate, UpstreamPrediction
-from domain.upstream_jobs.engine import RecentJobs, UpstreamJobs
+from domain.upstream_jobs.engine import UpstreamJobs
 from domain.upstream_jobs.kind import LocalEnd
 from domain.users.models import User, UserModel
 from domain.webhook_links import WebhookLinks
@@ -272,14 +272,7 @@ class GenerationService:
             silent_for_seconds=silent_for_seconds,
             lease_seconds=lease_seconds,
             batch=batch,
-            each=self._reconcile_one,
         )
-
-    async def _reconcile_one(
-        self, generation: Generation, recent: RecentJobs[Generation, UpstreamPrediction]
-    ) -> None:
-        # A method of its own: tests replace it to make one generation's round fail.
-        await self._jobs.reconcile_one(generation, recent)
 
     # -- storing outputs ------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from domain.training.models import TrainingJob, job_from_snapshot
 from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies
 from domain.training.uploads import UploadsInFlight
 from domain.upstream import FileUpload, Replicate, UpstreamTraining
-from domain.upstream_jobs.engine import RecentJobs, UpstreamJobs
+from domain.upstream_jobs.engine import UpstreamJobs
 from domain.users.models import ModelStatus, User, UserModel, model_name_for, trigger_word_for
 from domain.webhook_links import WebhookLinks
 
@@ -284,14 +284,7 @@ class TrainingService:
             silent_for_seconds=silent_for_seconds,
             lease_seconds=lease_seconds,
             batch=batch,
-            each=self._reconcile_job,
         )
-
-    async def _reconcile_job(
-        self, job: TrainingJob, recent: RecentJobs[TrainingJob, UpstreamTraining]
-    ) -> None:
-        # A method of its own: tests replace it to make one job's round fail.
-        await self._jobs.reconcile_one(job, recent)
 
     async def forget_webhooks_before(self, moment: datetime) -> None:
         await self._jobs.forget_webhooks_before(moment)

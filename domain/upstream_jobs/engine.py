@@ -189,11 +189,10 @@ class UpstreamJobs(Generic[J, R]):
         silent_for_seconds: float,
         lease_seconds: float,
         batch: int,
-        each: Callable[[J, "RecentJobs[J, R]"], Awaitable[None]] | None = None,
     ) -> int:
-        """Claims the jobs not heard of lately and brings each in step with Replicate
-        (`each`, `reconcile_one` by default); returns how many were claimed. One job's
-        failure is logged and never stops the others."""
+        """Claims the jobs not heard of lately and brings each in step with Replicate;
+        returns how many were claimed. One job's failure is logged and never stops the
+        others."""
         async with self._uow() as uow:
             jobs = await self._kind.claim_stale(
                 uow,
@@ -203,10 +202,9 @@ class UpstreamJobs(Generic[J, R]):
             )
             await uow.commit()
         recent = RecentJobs(self._kind, self._lost_start_pages)
-        reconcile_one = each or self.reconcile_one
         for job in jobs:
             try:
-                await reconcile_one(job, recent)
+                await self.reconcile_one(job, recent)
             except (UpstreamUnavailable, UpstreamRejected) as error:
                 log.warning("could not reconcile %s %s: %s", self._kind.name, job.id, error)
             except Exception:

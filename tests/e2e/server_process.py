@@ -5,10 +5,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 # The benchmarks start the same process: one way to do it, kept with them.
 from bench.servers import STARTUP_TIMEOUT_SECONDS, free_port, sselfie_env, started
 from server.cli import WORKER_READY
+from tests.fake_replicate import FakeReplicate
+from tests.integration.api import TEST_SECRET
 
 __all__ = [
     "ServerProcess",
@@ -17,7 +20,24 @@ __all__ = [
     "sselfie_env",
     "sselfie_server",
     "sselfie_worker",
+    "studio_env",
 ]
+
+
+def studio_env(
+    database_url: str, data_dir: Path, fake: FakeReplicate, public_base_url: str, **extra: str
+) -> dict[str, str]:
+    """A studio's settings: this database, HS256 sign-in, the fake Replicate, reconciling
+    every 0.2 s (unless `extra` says otherwise)."""
+    return sselfie_env(
+        data_dir,
+        DATABASE_URL=database_url,
+        AUTH_JWT_SECRET=TEST_SECRET,
+        REPLICATE_API_TOKEN=fake.token,
+        REPLICATE_API_BASE_URL=fake.base_url,
+        PUBLIC_BASE_URL=public_base_url,
+        **{"RECONCILE_INTERVAL_SECONDS": "0.2", **extra},
+    )
 
 
 def run_sselfie(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

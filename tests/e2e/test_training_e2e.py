@@ -1,15 +1,13 @@
 """Training through real server processes and the fake Replicate: crashes and replicas."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.server_process import free_port, sselfie_env, sselfie_server
+from tests.e2e.server_process import free_port, sselfie_server, studio_env
 from tests.fake_replicate import FakeReplicate
-from tests.integration.api import TEST_SECRET, Api, token_for
+from tests.integration.api import Api, token_for
 from tests.integration.studio import (
     GENERATE_MAYA,
     GENERATION_UPDATED,
@@ -18,27 +16,6 @@ from tests.integration.studio import (
 )
 from tests.integration.ws import subscribe
 from tests.selfies import make_selfies
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeReplicate]:
-    async with FakeReplicate() as fake:
-        yield fake
-
-
-def server_env(
-    database_url: str, data_dir: Path, fake: FakeReplicate, public_base_url: str, **extra: str
-) -> dict[str, str]:
-    return sselfie_env(
-        data_dir,
-        DATABASE_URL=database_url,
-        AUTH_JWT_SECRET=TEST_SECRET,
-        REPLICATE_API_TOKEN=fake.token,
-        REPLICATE_API_BASE_URL=fake.base_url,
-        PUBLIC_BASE_URL=public_base_url,
-        RECONCILE_INTERVAL_SECONDS="0.2",
-        **extra,
-    )
 
 
 async def start_training(base_url: str) -> str:
@@ -54,7 +31,7 @@ async def test_a_training_survives_its_server_being_killed(
 ) -> None:
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    env = server_env(database_url, tmp_path, fake, origin, WEBHOOK_SILENCE_SECONDS="1")
+    env = studio_env(database_url, tmp_path, fake, origin, WEBHOOK_SILENCE_SECONDS="1")
 
     with sselfie_server(env, port=port) as server:
         job_id = await start_training(server.base_url)
@@ -85,7 +62,7 @@ async def test_a_subscriber_on_one_replica_sees_webhooks_sent_to_another(
     port_a, port_b = free_port(), free_port()
     origin_b = f"http://127.0.0.1:{port_b}"
     # Both replicas hand Replicate replica B's address, as a load balancer might route it.
-    env = server_env(database_url, tmp_path, fake, origin_b, WEBHOOK_SILENCE_SECONDS="600")
+    env = studio_env(database_url, tmp_path, fake, origin_b, WEBHOOK_SILENCE_SECONDS="600")
 
     with sselfie_server(env, port=port_a) as replica_a, sselfie_server(env, port=port_b):
         job_id = await start_training(replica_a.base_url)
@@ -113,7 +90,7 @@ async def test_a_real_server_trains_then_generates_and_keeps_the_images(
     database_url: str, tmp_path: Path, fake: FakeReplicate, engine: AsyncEngine
 ) -> None:
     port = free_port()
-    env = server_env(database_url, tmp_path, fake, f"http://127.0.0.1:{port}")
+    env = studio_env(database_url, tmp_path, fake, f"http://127.0.0.1:{port}")
 
     with sselfie_server(env, port=port) as server:
         await start_training(server.base_url)

@@ -1,6 +1,5 @@
 """Background tasks in real `sselfie worker` processes: crashes, replicas, and none at all."""
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -8,9 +7,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.server_process import free_port, sselfie_env, sselfie_server, sselfie_worker
+from tests.e2e.server_process import free_port, sselfie_server, sselfie_worker, studio_env
 from tests.fake_replicate import FakeReplicate
-from tests.integration.api import TEST_SECRET, Api, token_for
+from tests.integration.api import Api, token_for
 from tests.integration.studio import (
     GENERATE_MAYA,
     GENERATION_UPDATED,
@@ -26,12 +25,6 @@ HEARTBEAT = 1.0
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeReplicate]:
-    async with FakeReplicate() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def queue(engine: AsyncEngine) -> AsyncEngine:
     """The task queue of the test's own: what earlier tests queued is gone."""
     await empty_queue(engine)
@@ -41,13 +34,11 @@ async def queue(engine: AsyncEngine) -> AsyncEngine:
 def worker_env(
     database_url: str, data_dir: Path, fake: FakeReplicate, public_base_url: str, **extra: str
 ) -> dict[str, str]:
-    return sselfie_env(
+    return studio_env(
+        database_url,
         data_dir,
-        DATABASE_URL=database_url,
-        AUTH_JWT_SECRET=TEST_SECRET,
-        REPLICATE_API_TOKEN=fake.token,
-        REPLICATE_API_BASE_URL=fake.base_url,
-        PUBLIC_BASE_URL=public_base_url,
+        fake,
+        public_base_url,
         RECONCILE_INTERVAL_SECONDS=str(INTERVAL),
         TASK_HEARTBEAT_SECONDS=str(HEARTBEAT),
         **extra,

@@ -148,7 +148,7 @@ async def test_a_job_whose_reconciling_raises_does_not_stop_the_others(
         await studio.start_training("carol", make_selfies(10, first_seed=90))
         failing, raised = _raise_for(monkeypatch, studio.runtime.services.generation, doomed)
         monkeypatch.setattr(
-            studio.runtime.services.training, "_reconcile_job", _raising_reconcile_job
+            studio.runtime.services.training._jobs, "reconcile_one", _raising_reconcile_job
         )
 
         async def then() -> None:
@@ -173,7 +173,7 @@ def _raise_for(
     """Reconciling that one generation raises once the first event is set; the second
     is set when it has."""
     failing, raised = asyncio.Event(), asyncio.Event()
-    reconcile_one = service._reconcile_one
+    reconcile_one = service._jobs.reconcile_one
 
     async def reconcile_or_raise(generation: Generation, recent: Any) -> None:
         if failing.is_set() and generation.id == generation_id:
@@ -181,7 +181,7 @@ def _raise_for(
             raise RuntimeError("a bug met while reconciling this one generation")
         await reconcile_one(generation, recent)
 
-    monkeypatch.setattr(service, "_reconcile_one", reconcile_or_raise)
+    monkeypatch.setattr(service._jobs, "reconcile_one", reconcile_or_raise)
     return failing, raised
 
 

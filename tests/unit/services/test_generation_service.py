@@ -15,11 +15,11 @@ from domain.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from domain.generation.models import GenerationStatus
+from domain.generation.models import Generation, GenerationStatus
 from domain.generation.service import EXPIRED_MESSAGE, GenerationService
 from domain.images import OutputGone, OutputUnavailable
 from domain.training.models import TrainingStatus
-from domain.upstream import UpstreamStatus
+from domain.upstream import UpstreamPrediction, UpstreamStatus
 from domain.users.models import User
 from tests.locked_body import assert_locked_body
 from tests.unit.fakes import (
@@ -41,6 +41,18 @@ def alice(db: FakeDatabase) -> User:
     user = db.add_user("alice1")
     db.add_model(user.id, version_id="v1", input_names=NAMES)
     return user
+
+
+async def started_then_succeeded(
+    generation: GenerationService, replicate: FakeReplicate, alice: User
+) -> tuple[Generation, UpstreamPrediction]:
+    """A generation started, and Replicate's report that its prediction succeeded."""
+    started = await generation.generate_maya(alice, "hi")
+    assert started.replicate_prediction_id is not None
+    done = replicate.update_prediction(
+        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
+    )
+    return started, done
 
 
 async def test_a_user_without_a_trained_version_is_refused_with_nothing_sent(
@@ -140,11 +152,7 @@ async def test_outputs_are_stored_before_the_generation_succeeds(
     storage: FakeImageStorage,
     alice: User,
 ) -> None:
-    started = await generation.generate_maya(alice, "hi")
-    assert started.replicate_prediction_id is not None
-    done = replicate.update_prediction(
-        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
-    )
+    started, done = await started_then_succeeded(generation, replicate, alice)
 
     applied = await generation.apply(started.id, done)
     assert applied is not None
@@ -166,11 +174,7 @@ async def test_the_download_is_queued_in_the_transaction_that_records_the_output
     monkeypatch: pytest.MonkeyPatch,
     alice: User,
 ) -> None:
-    started = await generation.generate_maya(alice, "hi")
-    assert started.replicate_prediction_id is not None
-    done = replicate.update_prediction(
-        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
-    )
+    started, done = await started_then_succeeded(generation, replicate, alice)
     before = db.snapshot()
 
     async def announce_fails(*_: object) -> None:
@@ -218,11 +222,7 @@ async def test_expired_outputs_fail_the_generation_and_give_the_allowance_back(
     alice: User,
 ) -> None:
     fetcher.errors[OUTPUTS[1]] = OutputGone("410")
-    started = await generation.generate_maya(alice, "hi")
-    assert started.replicate_prediction_id is not None
-    done = replicate.update_prediction(
-        started.replicate_prediction_id, status=UpstreamStatus.SUCCEEDED, output=OUTPUTS
-    )
+    started, done = await started_then_succeeded(generation, replicate, alice)
 
     await generation.apply(started.id, done)
     await run_tasks(db, generation)
