@@ -56,6 +56,16 @@ class OutputFetcher(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ImageDelivery:
+    """How a stored image reaches whoever holds its signed URL: its bytes, sent by this
+    server, or a short-lived URL of the store itself (then no byte passes through us)."""
+
+    content_type: str
+    content: bytes | None = None
+    redirect_to: str | None = None
+
+
 class ImageStorage(Protocol):
     async def save(self, key: str, content: bytes, content_type: str) -> None:
         """Idempotent: saving the same key again overwrites it atomically."""
@@ -67,6 +77,11 @@ class ImageStorage(Protocol):
 
     async def delete(self, key: str) -> None:
         """Absent is fine."""
+        ...
+
+    async def presigned_url(self, key: str, *, expires_in_seconds: int) -> str | None:
+        """A URL of the store serving the object to anyone for that long (no credentials),
+        or None when the store has none of its own (local files: this server sends them)."""
         ...
 
 

@@ -30,6 +30,10 @@ class LocalImageStorage:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(_delete, self._path(key))
 
+    async def presigned_url(self, key: str, *, expires_in_seconds: int) -> None:
+        """Local files have no URL of their own: this server sends them."""
+        return None
+
     def _path(self, key: str) -> Path:
         _check_key(key)
         return self._root.joinpath(*key.split("/"))

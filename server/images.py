@@ -22,15 +22,14 @@ async def serve_image(request: Request) -> Response:
         image_id, expires, request.query_params.get("signature")
     ):
         return FORBIDDEN
-    found = await runtime.services.generation.image(image_id)
-    if found is None:
-        return FORBIDDEN
-    image, content = found
     # A cached copy must not outlive the URL: past its expiry the URL answers 403.
     max_age = runtime.services.image_urls.seconds_left(expires or "0")
+    delivery = await runtime.services.generation.image(image_id, valid_for_seconds=max_age)
+    if delivery is None or delivery.content is None:
+        return FORBIDDEN
     return Response(
-        content,
-        media_type=image.content_type,
+        delivery.content,
+        media_type=delivery.content_type,
         headers={
             "Cache-Control": f"private, max-age={max_age}, immutable",
             "X-Content-Type-Options": "nosniff",

@@ -19,7 +19,14 @@ from domain.generation.models import (
 from domain.generation.parameters import GenerationParameters, locked_parameters, prediction_input
 from domain.generation.prompts import maya_prompt, photoshoot_details
 from domain.generation.styles import PhotoshootStyle, StyleCatalogue
-from domain.images import FetchedImage, ImageStorage, OutputFetcher, OutputGone, OutputInvalid
+from domain.images import (
+    FetchedImage,
+    ImageDelivery,
+    ImageStorage,
+    OutputFetcher,
+    OutputGone,
+    OutputInvalid,
+)
 from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
@@ -227,14 +234,20 @@ class GenerationService:
             images = await uow.images.owned_by_ids(user.id, image_ids)
         return {image.id: image for image in images}
 
-    async def image(self, image_id: str) -> tuple[GeneratedImage, bytes] | None:
-        """A stored image and its bytes, for a URL whose signature was checked."""
+    async def image(self, image_id: str, *, valid_for_seconds: int) -> ImageDelivery | None:
+        """How to deliver a stored image, for a URL whose signature was checked and stays
+        valid that long (a store's own URL never outlives it)."""
         async with self._uow(read_only=True) as uow:
             image = await uow.images.get(image_id)
         if image is None:
             return None
+        url = await self._storage.presigned_url(
+            image.storage_key, expires_in_seconds=valid_for_seconds
+        )
+        if url is not None:
+            return ImageDelivery(image.content_type, redirect_to=url)
         content = await self._storage.read(image.storage_key)
-        return (image, content) if content is not None else None
+        return ImageDelivery(image.content_type, content=content) if content is not None else None
 
     async def follow(self, user: User, generation_id: str) -> AsyncIterator[Generation]:
         """The generation now, then on every change, until it ends."""

@@ -1003,6 +1003,9 @@ class FakeImageStorage:
     async def delete(self, key: str) -> None:
         self.saved.pop(key, None)
 
+    async def presigned_url(self, key: str, *, expires_in_seconds: int) -> str | None:
+        return None
+
 
 class FakeOutputFetcher:
     """Serves a small PNG for every URL, but for those given an error; `gate` (set by
