@@ -80,20 +80,26 @@ async def test_a_websocket_without_valid_credentials_is_closed(
     assert closed.value.rcvd.code == 4403
 
 
+SERVE = ("serve", "--port", "0")
+PUBLIC_BASE_URL = "https://api.example.com"
+PRODUCTION_SECRET = "a-production-secret-of-at-least-32-characters"
+
+
+def refused_in_production(tmp_path: Path, command: tuple[str, ...], **env: str) -> str:
+    """Runs `command` with SSELFIE_ENV=production and `env`: it exits 2. Its stderr."""
+    result = run_sselfie(*command, env=sselfie_env(tmp_path, SSELFIE_ENV="production", **env))
+    assert result.returncode == 2
+    return result.stderr
+
+
 def test_production_refuses_to_start_without_a_sign_in_mode(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = sselfie_env(
-        tmp_path,
-        DATABASE_URL=database_url,
-        SSELFIE_ENV="production",
-        PUBLIC_BASE_URL="https://api.example.com",
+    stderr = refused_in_production(
+        tmp_path, SERVE, DATABASE_URL=database_url, PUBLIC_BASE_URL=PUBLIC_BASE_URL
     )
 
-    result = run_sselfie("serve", "--port", "0", env=env)
-
-    assert result.returncode == 2
-    assert "AUTH_JWT_SECRET" in result.stderr
+    assert "AUTH_JWT_SECRET" in stderr
     assert not (tmp_path / "jwt-secret").exists()
 
 
@@ -102,12 +108,12 @@ def test_production_refuses_to_start_without_a_sign_in_mode(
     [
         ({}, "PUBLIC_BASE_URL"),
         (
-            {"PUBLIC_BASE_URL": "https://api.example.com", "CORS_ALLOWED_ORIGINS": "*"},
+            {"PUBLIC_BASE_URL": PUBLIC_BASE_URL, "CORS_ALLOWED_ORIGINS": "*"},
             "CORS_ALLOWED_ORIGINS",
         ),
         (
             {
-                "PUBLIC_BASE_URL": "https://api.example.com",
+                "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
                 "CORS_ALLOWED_ORIGINS": "https://app.example.com/",
             },
             "CORS_ALLOWED_ORIGINS",
@@ -117,57 +123,39 @@ def test_production_refuses_to_start_without_a_sign_in_mode(
 def test_production_refuses_to_start_with_unfit_browser_settings(
     database_url: str, tmp_path: Path, extra: dict[str, str], named: str
 ) -> None:
-    env = sselfie_env(
-        tmp_path,
-        DATABASE_URL=database_url,
-        SSELFIE_ENV="production",
-        AUTH_JWT_SECRET="a-production-secret-of-at-least-32-characters",
-        **extra,
+    stderr = refused_in_production(
+        tmp_path, SERVE, DATABASE_URL=database_url, AUTH_JWT_SECRET=PRODUCTION_SECRET, **extra
     )
 
-    result = run_sselfie("serve", "--port", "0", env=env)
-
-    assert result.returncode == 2
-    assert named in result.stderr
-    assert "Uvicorn running" not in result.stderr
+    assert named in stderr
+    assert "Uvicorn running" not in stderr
 
 
-PRODUCTION_READY = {
-    "SSELFIE_ENV": "production",
-    "PUBLIC_BASE_URL": "https://api.example.com",
-    "AUTH_JWT_SECRET": "a-production-secret-of-at-least-32-characters",
-}
-
-
-@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("migrate",)])
+@pytest.mark.parametrize("command", [SERVE, ("migrate",)])
 def test_production_never_runs_on_the_embedded_database(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    env = sselfie_env(tmp_path, **PRODUCTION_READY)
+    stderr = refused_in_production(
+        tmp_path, command, PUBLIC_BASE_URL=PUBLIC_BASE_URL, AUTH_JWT_SECRET=PRODUCTION_SECRET
+    )
 
-    result = run_sselfie(*command, env=env)
-
-    assert result.returncode == 2
-    assert "DATABASE_URL" in result.stderr
+    assert "DATABASE_URL" in stderr
     assert not (tmp_path / "postgres").exists()
 
 
 def test_production_with_an_oidc_issuer_needs_its_audience(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = sselfie_env(
+    stderr = refused_in_production(
         tmp_path,
+        SERVE,
         DATABASE_URL=database_url,
-        SSELFIE_ENV="production",
-        PUBLIC_BASE_URL="https://api.example.com",
+        PUBLIC_BASE_URL=PUBLIC_BASE_URL,
         OIDC_ISSUER="https://issuer.example.com",
     )
 
-    result = run_sselfie("serve", "--port", "0", env=env)
-
-    assert result.returncode == 2
-    assert "OIDC_AUDIENCE" in result.stderr
-    assert "Uvicorn running" not in result.stderr
+    assert "OIDC_AUDIENCE" in stderr
+    assert "Uvicorn running" not in stderr
 
 
 async def _open_legacy_connection(url: str) -> None:

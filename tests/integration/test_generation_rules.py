@@ -1,6 +1,9 @@
 """Every generation rule broken once: a coded error, nothing stored, nothing sent."""
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,11 +15,36 @@ from tests.integration.studio import GENERATION_UPDATED, Studio, open_studio
 from tests.integration.ws import subscribe
 from tests.selfies import make_selfies
 
+StudioOpener = Callable[..., AbstractAsyncContextManager[Studio]]
+
+
+@pytest.fixture
+def studio_with(
+    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+) -> StudioOpener:
+    """Opens a studio whose settings are changed as given."""
+    return partial(open_studio, database_url, data_dir, engine, fake_replicate)
+
 
 def predictions_sent(studio: Studio) -> int:
     return len(
         [r for r in studio.fake.requests if (r.method, r.path) == ("POST", "/v1/predictions")]
     )
+
+
+async def first_training(studio: Studio) -> str:
+    """Starts alice's first training; returns its Replicate id."""
+    await studio.start_training("alice", make_selfies(10))
+    return studio.fake.trainings[-1].id
+
+
+async def refused_for_no_model(studio: Studio) -> str:
+    """Asks for a generation that is refused as MODEL_NOT_READY, nothing sent; its message."""
+    body = await studio.maya("alice", "a portrait")
+    assert error_codes(body) == ["MODEL_NOT_READY"]
+    assert predictions_sent(studio) == 0
+    message: str = body["errors"][0]["message"]
+    return message
 
 
 async def test_without_a_model_generation_is_refused_with_how_to_train(studio: Studio) -> None:
@@ -33,41 +61,26 @@ async def test_without_a_model_generation_is_refused_with_how_to_train(studio: S
 async def test_while_the_first_training_runs_generation_is_refused_with_its_progress(
     studio: Studio,
 ) -> None:
-    await studio.start_training("alice", make_selfies(10))
-    await studio.fake.advance(studio.fake.trainings[-1].id, 400, total=1000)
+    await studio.fake.advance(await first_training(studio), 400, total=1000)
     await studio.fake.settle()
 
-    body = await studio.maya("alice", "a portrait")
-
-    assert error_codes(body) == ["MODEL_NOT_READY"]
-    assert "40%" in body["errors"][0]["message"]
-    assert predictions_sent(studio) == 0
+    assert "40%" in await refused_for_no_model(studio)
     assert await studio.count("generations") == 0
 
 
 async def test_after_a_failed_training_generation_is_refused(studio: Studio) -> None:
-    await studio.start_training("alice", make_selfies(10))
-    await studio.fake.fail(studio.fake.trainings[-1].id)
+    await studio.fake.fail(await first_training(studio))
     await studio.fake.settle()
 
-    body = await studio.maya("alice", "a portrait")
-
-    assert error_codes(body) == ["MODEL_NOT_READY"]
-    assert "again" in body["errors"][0]["message"]
-    assert predictions_sent(studio) == 0
+    assert "again" in await refused_for_no_model(studio)
 
 
 async def test_an_unusable_version_is_refused(studio: Studio) -> None:
     studio.fake.drop_version_inputs = {"lora_scale"}
-    await studio.start_training("alice", make_selfies(10))
-    await studio.fake.play(studio.fake.trainings[-1].id)
+    await studio.fake.play(await first_training(studio))
     await studio.fake.settle()
 
-    body = await studio.maya("alice", "a portrait")
-
-    assert error_codes(body) == ["MODEL_NOT_READY"]
-    assert "lora_scale" in body["errors"][0]["message"]
-    assert predictions_sent(studio) == 0
+    assert "lora_scale" in await refused_for_no_model(studio)
 
 
 @pytest.mark.parametrize(
@@ -147,11 +160,9 @@ async def test_concurrent_generations_beyond_the_active_allowance_are_rate_limit
 
 
 async def test_the_daily_allowance_is_enforced_and_failures_before_running_give_it_back(
-    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+    studio_with: StudioOpener,
 ) -> None:
-    async with open_studio(
-        database_url, data_dir, engine, fake_replicate, daily_generation_limit=2
-    ) as studio:
+    async with studio_with(daily_generation_limit=2) as studio:
         await studio.trained("alice")
         first = await studio.maya("alice", "one")
         await studio.fake.fail_prediction(
@@ -171,11 +182,9 @@ async def test_the_daily_allowance_is_enforced_and_failures_before_running_give_
 
 
 async def test_a_prediction_that_ran_then_failed_counts_against_the_allowance(
-    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
+    studio_with: StudioOpener,
 ) -> None:
-    async with open_studio(
-        database_url, data_dir, engine, fake_replicate, daily_generation_limit=2
-    ) as studio:
+    async with studio_with(daily_generation_limit=2) as studio:
         await studio.trained("alice")
         first = await studio.maya("alice", "one")
         generation_id = first["data"]["generateMaya"]["generation"]["id"]
@@ -196,18 +205,14 @@ async def test_a_prediction_that_ran_then_failed_counts_against_the_allowance(
     assert [row["allowance_returned"] for row in rows] == [False, False]
 
 
-async def test_the_daily_training_allowance_is_enforced(
-    database_url: str, data_dir: Path, engine: AsyncEngine, fake_replicate: FakeReplicate
-) -> None:
-    async with open_studio(
-        database_url, data_dir, engine, fake_replicate, daily_training_limit=1
-    ) as studio:
+async def test_the_daily_training_allowance_is_enforced(studio_with: StudioOpener) -> None:
+    async with studio_with(daily_training_limit=1) as studio:
         await studio.trained("alice")
         again = await studio.start_training("alice", make_selfies(10, first_seed=70))
 
     assert error_codes(again) == ["QUOTA_EXCEEDED"]
     assert await studio.count("training_jobs") == 1
-    assert len(fake_replicate.trainings) == 1
+    assert len(studio.fake.trainings) == 1
 
 
 async def test_an_unreachable_provider_fails_the_generation_and_counts_nothing(
@@ -224,9 +229,7 @@ async def test_an_unreachable_provider_fails_the_generation_and_counts_nothing(
     assert studio.fake.predictions == []
 
 
-async def test_a_generation_whose_answer_was_lost_is_found_by_its_webhook(
-    studio: Studio,
-) -> None:
+async def test_a_generation_whose_answer_was_lost_is_found_by_its_webhook(studio: Studio) -> None:
     await studio.trained("alice")
     studio.fake.fail_next("POST", "/predictions", 500, process=True)
 

@@ -2,8 +2,8 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,23 +48,32 @@ class WatchedProcessor(ProcessSelfieProcessor):
         return await super().clean(selfies, limits)
 
 
-@asynccontextmanager
-async def watched_studio(
+WatchedStudio = Callable[..., AbstractAsyncContextManager[Studio]]
+
+
+@pytest.fixture
+def watched_studio(
     monkeypatch: pytest.MonkeyPatch,
     database_url: str,
     data_dir: Path,
     engine: AsyncEngine,
-    fake: FakeReplicate,
-    decoding: Decoding,
-    **settings: Any,
-) -> AsyncIterator[Studio]:
-    monkeypatch.setattr(
-        server.runtime,
-        "ProcessSelfieProcessor",
-        lambda workers: WatchedProcessor(workers, decoding),
-    )
-    async with open_studio(database_url, data_dir, engine, fake, **settings) as studio:
-        yield studio
+    fake_replicate: FakeReplicate,
+) -> WatchedStudio:
+    """Opens a studio, its settings changed as given, whose image pool reports to `decoding`."""
+
+    @asynccontextmanager
+    async def watched(decoding: Decoding, **settings: Any) -> AsyncIterator[Studio]:
+        monkeypatch.setattr(
+            server.runtime,
+            "ProcessSelfieProcessor",
+            lambda workers: WatchedProcessor(workers, decoding),
+        )
+        async with open_studio(
+            database_url, data_dir, engine, fake_replicate, **settings
+        ) as studio:
+            yield studio
+
+    return watched
 
 
 async def assert_nothing_changed(studio: Studio) -> None:
@@ -200,22 +209,10 @@ async def test_models_go_to_the_next_owner_when_one_is_full(
 
 
 async def test_a_spent_daily_allowance_is_refused_before_any_photo_is_decoded(
-    monkeypatch: pytest.MonkeyPatch,
-    database_url: str,
-    data_dir: Path,
-    engine: AsyncEngine,
-    fake_replicate: FakeReplicate,
+    watched_studio: WatchedStudio,
 ) -> None:
     decoding = Decoding()
-    async with watched_studio(
-        monkeypatch,
-        database_url,
-        data_dir,
-        engine,
-        fake_replicate,
-        decoding,
-        daily_training_limit=1,
-    ) as studio:
+    async with watched_studio(decoding, daily_training_limit=1) as studio:
         await studio.trained("alice")
         requests_before = len(studio.fake.requests)
         decoded_before = decoding.uploads
@@ -232,16 +229,10 @@ async def test_a_spent_daily_allowance_is_refused_before_any_photo_is_decoded(
 
 
 async def test_the_same_photo_last_is_refused_before_any_photo_is_decoded(
-    monkeypatch: pytest.MonkeyPatch,
-    database_url: str,
-    data_dir: Path,
-    engine: AsyncEngine,
-    fake_replicate: FakeReplicate,
+    watched_studio: WatchedStudio,
 ) -> None:
     decoding = Decoding()
-    async with watched_studio(
-        monkeypatch, database_url, data_dir, engine, fake_replicate, decoding
-    ) as studio:
+    async with watched_studio(decoding) as studio:
         selfies = make_selfies(29)
         body = await studio.start_training("alice", [*selfies, selfies[0]])
 
@@ -252,17 +243,11 @@ async def test_the_same_photo_last_is_refused_before_any_photo_is_decoded(
 
 
 async def test_a_second_upload_of_a_user_is_refused_while_the_first_is_decoded(
-    monkeypatch: pytest.MonkeyPatch,
-    database_url: str,
-    data_dir: Path,
-    engine: AsyncEngine,
-    fake_replicate: FakeReplicate,
+    watched_studio: WatchedStudio,
 ) -> None:
     decoding = Decoding(hold_first=asyncio.Event())
     assert decoding.hold_first is not None
-    async with watched_studio(
-        monkeypatch, database_url, data_dir, engine, fake_replicate, decoding
-    ) as studio:
+    async with watched_studio(decoding) as studio:
         first = asyncio.create_task(studio.start_training("alice", make_selfies(10)))
         await asyncio.wait_for(decoding.first_entered.wait(), WAIT_SECONDS)
 

@@ -17,11 +17,22 @@ from tests.integration.ws import subscribe
 from tests.selfies import make_selfies
 
 
-async def started(studio: Studio) -> tuple[str, str]:
+async def started(studio: Studio, user: str = "alice", first_seed: int = 1) -> tuple[str, str]:
     """A running training: (its job's global id, Replicate's training id)."""
-    body = await studio.start_training("alice", make_selfies(10))
+    body = await studio.start_training(user, make_selfies(10, first_seed=first_seed))
     await studio.fake.settle()
     return body["data"]["startTraining"]["trainingJob"]["id"], studio.fake.trainings[-1].id
+
+
+async def progress_while_played(
+    studio: Studio, job_id: str, training_id: str
+) -> list[dict[str, Any]]:
+    """The job's trainingProgress updates while the fake plays its training to the end."""
+    variables = {"id": job_id}
+    async with subscribe(studio.origin, token_for("alice"), TRAINING_PROGRESS, variables) as sub:
+        await sub.next()
+        await studio.fake.play(training_id)
+        return await sub.payloads_until_complete()
 
 
 def signed_headers(
@@ -131,12 +142,7 @@ async def test_lost_webhooks_are_made_up_for_by_the_reconciler(
         database_url, data_dir, engine, fake_replicate, webhook_silence_seconds=0.2
     ) as studio:
         job_id, training_id = await started(studio)
-        async with subscribe(
-            studio.origin, token_for("alice"), TRAINING_PROGRESS, {"id": job_id}
-        ) as subscription:
-            await subscription.next()
-            await fake_replicate.play(training_id)
-            updates = await subscription.payloads_until_complete()
+        updates = await progress_while_played(studio, job_id, training_id)
 
     assert updates[-1]["data"]["trainingProgress"]["status"] == "SUCCEEDED"
     assert fake_replicate.deliveries == []
@@ -151,12 +157,7 @@ async def test_without_a_public_url_progress_is_polled(
     ) as studio:
         job_id, training_id = await started(studio)
         request = fake_replicate.calls("POST", "/models/ostris")[0]
-        async with subscribe(
-            studio.origin, token_for("alice"), TRAINING_PROGRESS, {"id": job_id}
-        ) as subscription:
-            await subscription.next()
-            await fake_replicate.play(training_id)
-            updates = await subscription.payloads_until_complete()
+        updates = await progress_while_played(studio, job_id, training_id)
 
     assert request.json is not None
     assert "webhook" not in request.json
@@ -165,12 +166,7 @@ async def test_without_a_public_url_progress_is_polled(
 
 async def test_a_body_for_one_job_posted_to_another_jobs_url_is_refused(studio: Studio) -> None:
     alice_job, _ = await started(studio)
-    body = await studio.start_training("bob", make_selfies(10, first_seed=40))
-    await studio.fake.settle()
-    bob_job, bob_training = (
-        body["data"]["startTraining"]["trainingJob"]["id"],
-        (studio.fake.trainings[-1].id),
-    )
+    bob_job, bob_training = await started(studio, "bob", first_seed=40)
     before = [await studio.job("alice", alice_job), await studio.job("bob", bob_job)]
     deliveries_before = await studio.count("webhook_deliveries")
     requests_before = len(studio.fake.requests)

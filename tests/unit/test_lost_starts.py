@@ -1,36 +1,20 @@
 """Which listed training or prediction a job whose create answer was lost adopts."""
 
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from domain.generation.kind import is_generations_prediction
 from domain.generation.models import Generation, GenerationSource, GenerationStatus
 from domain.generation.parameters import locked_parameters
 from domain.training.kind import is_jobs_training
-from domain.training.models import TrainingJob, TrainingStatus
+from domain.training.models import TrainingJob
 from domain.upstream import UpstreamPrediction, UpstreamStatus, UpstreamTraining
+from tests.unit.training.jobs import training_job
 
-NOW = datetime.now(UTC)
 HOOK = "https://studio.test/webhooks/replicate"
 
 
 def job(images_url: str | None = "https://api.test/v1/files/f1") -> TrainingJob:
-    return TrainingJob(
-        id="job-1",
-        user_id="u1",
-        model_id="m1",
-        status=TrainingStatus.QUEUED,
-        progress=0.0,
-        image_count=10,
-        replicate_training_id=None,
-        error=None,
-        upstream_error=None,
-        created_at=NOW,
-        started_at=None,
-        completed_at=None,
-        updated_at=NOW,
-        images_url=images_url,
-    )
+    return training_job(images_url=images_url)
 
 
 def generation() -> Generation:

@@ -1,30 +1,25 @@
 """NOTIFY payloads stay well under PostgreSQL's 8,000-byte limit, whatever a job holds."""
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from domain.training.models import TrainingJob, TrainingStatus, job_snapshot
 from persistence.notifications import MAX_PAYLOAD_BYTES, notice_payload
+from tests.unit.training.jobs import NOW, training_job
 
 
 def failed_job(upstream_error: str, error: str = "The training failed.") -> TrainingJob:
-    now = datetime.now(UTC)
-    return TrainingJob(
+    return training_job(
         id="00000000-0000-0000-0000-000000000001",
-        user_id="u1",
         model_id="00000000-0000-0000-0000-000000000002",
         status=TrainingStatus.FAILED,
         progress=0.5,
-        image_count=10,
         replicate_training_id="t1",
         error=error,
         upstream_error=upstream_error,
-        created_at=now,
-        started_at=now,
-        completed_at=now,
-        updated_at=now,
+        started_at=NOW,
+        completed_at=NOW,
     )
 
 

@@ -14,6 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from identity.tokens import InvalidToken, OidcTokenVerifier, jwks_max_age
+from tests.unit.identity.fake_clock import FakeClock
 
 ISSUER = "https://issuer.test"
 JWKS_URL = "https://keys.issuer.test/jwks"
@@ -24,17 +25,6 @@ MAX_MAX_AGE = 3600.0
 DEFAULT_MAX_AGE = 300.0
 STALE_GRACE = 3600.0
 RETRY_AFTER_FAILURE = 10.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +82,19 @@ async def accepted(verifier: OidcTokenVerifier, key: RSAKey) -> bool:
     return True
 
 
+async def assert_fresh_for(
+    seconds: float, verifier: OidcTokenVerifier, keys: respx.Route, clock: FakeClock, key: RSAKey
+) -> None:
+    """The keys serve from the cache until `seconds` have passed, then are fetched once more."""
+    assert await accepted(verifier, key)
+    clock.advance(seconds - 0.5)
+    assert await accepted(verifier, key)
+    assert keys.call_count == 1
+    clock.advance(0.5)
+    assert await accepted(verifier, key)
+    assert keys.call_count == 2
+
+
 # --------------------------------------------------------------------------- max-age
 
 
@@ -133,14 +136,7 @@ async def test_keys_are_refetched_once_their_max_age_has_passed(
     verifier: OidcTokenVerifier, keys: respx.Route, clock: FakeClock, old_key: RSAKey
 ) -> None:
     keys.mock(return_value=published(old_key, cache_control="max-age=900"))
-    assert await accepted(verifier, old_key)
-    clock.advance(899)
-    assert await accepted(verifier, old_key)
-    assert keys.call_count == 1
-
-    clock.advance(1)
-    assert await accepted(verifier, old_key)
-    assert keys.call_count == 2
+    await assert_fresh_for(900, verifier, keys, clock, old_key)
 
 
 async def test_a_removed_key_stops_working_when_the_keys_expire(
@@ -183,13 +179,7 @@ async def test_the_keys_stay_fresh_for_the_clamped_max_age(
     fresh_for: float,
 ) -> None:
     keys.mock(return_value=published(old_key, cache_control=cache_control))
-    assert await accepted(verifier, old_key)
-    clock.advance(fresh_for - 0.5)
-    assert await accepted(verifier, old_key)
-    assert keys.call_count == 1
-    clock.advance(0.5)
-    assert await accepted(verifier, old_key)
-    assert keys.call_count == 2
+    await assert_fresh_for(fresh_for, verifier, keys, clock, old_key)
 
 
 async def test_a_refetch_for_an_unknown_kid_restarts_the_max_age(

@@ -4,6 +4,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from image_storage import HttpOutputFetcher, OutputHosts, open_output_fetcher
 DEFAULT = OutputHosts(["replicate.delivery", "*.replicate.delivery", "api.replicate.com"])
 TIMEOUT = httpx.Timeout(5.0)
 LIMITS = httpx.Limits(max_connections=4)
+# A fetcher with its own client, from the hosts given (and `resolve`, if given).
+fetcher_for = partial(open_output_fetcher, http_timeout=TIMEOUT, limits=LIMITS)
 
 
 def png() -> bytes:
@@ -257,9 +260,7 @@ async def test_a_wildcard_host_resolving_to_loopback_is_refused_at_connect() -> 
     resolver = resolving_to("127.0.0.1")
     async with (
         loopback_server() as server,
-        open_output_fetcher(
-            ["*.delivery.test"], http_timeout=TIMEOUT, limits=LIMITS, resolve=resolver
-        ) as fetcher,
+        fetcher_for(["*.delivery.test"], resolve=resolver) as fetcher,
     ):
         with pytest.raises(OutputRefused, match="not public"):
             await fetcher.fetch(f"http://rebound.delivery.test:{server.port}/out-0.png")
@@ -269,10 +270,7 @@ async def test_a_wildcard_host_resolving_to_loopback_is_refused_at_connect() -> 
 
 
 async def test_loopback_not_listed_is_refused_before_connecting() -> None:
-    async with (
-        loopback_server() as server,
-        open_output_fetcher(["*.delivery.test"], http_timeout=TIMEOUT, limits=LIMITS) as fetcher,
-    ):
+    async with loopback_server() as server, fetcher_for(["*.delivery.test"]) as fetcher:
         for host in ("127.0.0.1", "localhost"):
             with pytest.raises(OutputRefused):
                 await fetcher.fetch(f"http://{host}:{server.port}/out-0.png")
@@ -286,9 +284,7 @@ async def test_a_host_listed_exactly_is_reached_at_the_address_it_was_checked_at
     resolver = resolving_to("127.0.0.1")
     async with (
         loopback_server() as server,
-        open_output_fetcher(
-            ["images.delivery.test"], http_timeout=TIMEOUT, limits=LIMITS, resolve=resolver
-        ) as fetcher,
+        fetcher_for(["images.delivery.test"], resolve=resolver) as fetcher,
     ):
         fetched = await fetcher.fetch(f"http://images.delivery.test:{server.port}/out-0.png")
 
@@ -298,12 +294,7 @@ async def test_a_host_listed_exactly_is_reached_at_the_address_it_was_checked_at
 
 
 async def test_the_fakes_loopback_host_listed_exactly_is_fetched() -> None:
-    async with (
-        loopback_server() as server,
-        open_output_fetcher(
-            ["127.0.0.1", "localhost"], http_timeout=TIMEOUT, limits=LIMITS
-        ) as fetcher,
-    ):
+    async with loopback_server() as server, fetcher_for(["127.0.0.1", "localhost"]) as fetcher:
         by_address = await fetcher.fetch(f"http://127.0.0.1:{server.port}/out-0.png")
         by_name = await fetcher.fetch(f"http://localhost:{server.port}/out-0.png")
 
@@ -314,8 +305,6 @@ async def test_a_name_that_does_not_resolve_is_unavailable() -> None:
     async def nowhere(host: str, port: int) -> list[str]:
         raise OSError("Name or service not known")
 
-    async with open_output_fetcher(
-        ["images.delivery.test"], http_timeout=TIMEOUT, limits=LIMITS, resolve=nowhere
-    ) as fetcher:
+    async with fetcher_for(["images.delivery.test"], resolve=nowhere) as fetcher:
         with pytest.raises(OutputUnavailable, match="resolve"):
             await fetcher.fetch("http://images.delivery.test/out-0.png")

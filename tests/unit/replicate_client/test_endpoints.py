@@ -27,6 +27,7 @@ from tests.unit.replicate_client.fakes import (
 
 EVENTS = ["start", "logs", "completed"]
 WEBHOOK = "https://api.example.test/webhooks/replicate?job=job-1"
+TRAINED_VERSION = f"sselfie/u-lora:{TRAINED_VERSION_ID}"
 
 
 @pytest.fixture
@@ -51,6 +52,13 @@ def only_request(route: respx.Route) -> httpx.Request:
     request: httpx.Request = route.calls.last.request
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     return request
+
+
+def created_prediction_route(api: respx.MockRouter) -> respx.Route:
+    """POST /predictions, answered with a prediction just created."""
+    return api.post("/predictions").respond(
+        201, json=prediction_body(status="starting", output=None, logs=None)
+    )
 
 
 def timeout_of(request: httpx.Request) -> dict[str, float]:
@@ -233,7 +241,7 @@ async def test_create_training_rejects_a_malformed_trainer_version(
 async def test_get_training_parses_it(client: ReplicateClient, api: respx.MockRouter) -> None:
     body = training_body(
         status="succeeded",
-        output={"version": f"sselfie/u-lora:{TRAINED_VERSION_ID}", "weights": "https://x/w.tar"},
+        output={"version": TRAINED_VERSION, "weights": "https://x/w.tar"},
         completed_at="2026-11-25T10:30:00Z",
     )
     route = api.get("/trainings/zz4ibbonubfz7carwiefibzgga").respond(200, json=body)
@@ -243,7 +251,7 @@ async def test_get_training_parses_it(client: ReplicateClient, api: respx.MockRo
     only_request(route)
     assert training is not None
     assert training.status is UpstreamStatus.SUCCEEDED
-    assert training.output_version == f"sselfie/u-lora:{TRAINED_VERSION_ID}"
+    assert training.output_version == TRAINED_VERSION
     assert training.completed_at == datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 
 
@@ -317,13 +325,10 @@ async def test_cancel_training_posts_cancel(client: ReplicateClient, api: respx.
 async def test_create_prediction_posts_version_input_and_webhook(
     client: ReplicateClient, api: respx.MockRouter
 ) -> None:
-    version = f"sselfie/u-lora:{TRAINED_VERSION_ID}"
-    route = api.post("/predictions").respond(
-        201, json=prediction_body(status="starting", output=None, logs=None)
-    )
+    route = created_prediction_route(api)
 
     prediction = await client.create_prediction(
-        version=version,
+        version=TRAINED_VERSION,
         input={"prompt": "TOK on a beach", "num_outputs": 2},
         webhook=WEBHOOK,
         webhook_events=["completed"],
@@ -332,7 +337,7 @@ async def test_create_prediction_posts_version_input_and_webhook(
     assert prediction.status is UpstreamStatus.STARTING
     assert prediction.output == []
     assert json_of(only_request(route)) == {
-        "version": version,
+        "version": TRAINED_VERSION,
         "input": {"prompt": "TOK on a beach", "num_outputs": 2},
         "webhook": WEBHOOK,
         "webhook_events_filter": ["completed"],
@@ -342,23 +347,20 @@ async def test_create_prediction_posts_version_input_and_webhook(
 async def test_create_prediction_sends_the_locked_input_with_its_json_types(
     client: ReplicateClient, api: respx.MockRouter
 ) -> None:
-    version = f"sselfie/u-lora:{TRAINED_VERSION_ID}"
-    route = api.post("/predictions").respond(
-        201, json=prediction_body(status="starting", output=None, logs=None)
-    )
+    route = created_prediction_route(api)
     parameters = GenerationParameters(seed=999_999)
     names = {name: name for name in ["prompt", *parameters.as_dict()]} | {
         "guidance": "guidance_scale"
     }
 
     await client.create_prediction(
-        version=version,
+        version=TRAINED_VERSION,
         input=prediction_input("TOK on a beach", parameters, names),
         webhook=WEBHOOK,
         webhook_events=["completed"],
     )
 
-    assert_locked_body(json_of(only_request(route)), version=version)
+    assert_locked_body(json_of(only_request(route)), version=TRAINED_VERSION)
 
 
 async def test_get_prediction_parses_the_output_urls(

@@ -64,6 +64,20 @@ async def create_training(client: ReplicateClient) -> Any:
     )
 
 
+async def unavailable_create(client: ReplicateClient) -> UpstreamUnavailable:
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await create_training(client)
+    return raised.value
+
+
+async def assert_not_retried(client: ReplicateClient, route: respx.Route, sleep: FakeSleep) -> None:
+    """The create fails as one that may have arrived: sent once, and not again."""
+    error = await unavailable_create(client)
+    assert error.may_have_arrived is True
+    assert route.call_count == 1
+    assert sleep.calls == []
+
+
 # --- GET ------------------------------------------------------------------------------
 
 
@@ -172,12 +186,7 @@ async def test_post_server_error_may_have_arrived_and_is_not_retried(
 ) -> None:
     route = api.post(TRAININGS_PATH).respond(500)
 
-    with pytest.raises(UpstreamUnavailable) as raised:
-        await create_training(client)
-
-    assert raised.value.may_have_arrived is True
-    assert route.call_count == 1
-    assert sleep.calls == []
+    await assert_not_retried(client, route, sleep)
 
 
 @pytest.mark.parametrize(
@@ -194,12 +203,7 @@ async def test_post_ambiguous_transport_failure_is_not_retried(
 ) -> None:
     route = api.post(TRAININGS_PATH).mock(side_effect=[failure, created_training()])
 
-    with pytest.raises(UpstreamUnavailable) as raised:
-        await create_training(client)
-
-    assert raised.value.may_have_arrived is True
-    assert route.call_count == 1
-    assert sleep.calls == []
+    await assert_not_retried(client, route, sleep)
 
 
 @pytest.mark.parametrize(
@@ -237,11 +241,10 @@ async def test_post_never_arriving_gives_up_saying_nothing_started(
 ) -> None:
     route = api.post(TRAININGS_PATH).mock(side_effect=httpx.ConnectError("refused"))
 
-    with pytest.raises(UpstreamUnavailable) as raised:
-        await create_training(client)
+    error = await unavailable_create(client)
 
-    assert raised.value.may_have_arrived is False
-    assert "nothing was started" in raised.value.message
+    assert error.may_have_arrived is False
+    assert "nothing was started" in error.message
     assert route.call_count == 4
 
 
@@ -250,10 +253,9 @@ async def test_post_answered_with_garbage_may_have_arrived(
 ) -> None:
     api.post(TRAININGS_PATH).respond(201, text="<html>oops</html>")
 
-    with pytest.raises(UpstreamUnavailable) as raised:
-        await create_training(client)
+    error = await unavailable_create(client)
 
-    assert raised.value.may_have_arrived is True
+    assert error.may_have_arrived is True
 
 
 # --- rejections -----------------------------------------------------------------------

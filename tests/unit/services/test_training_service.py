@@ -7,7 +7,7 @@ import pytest
 
 from domain.allowances import Allowances
 from domain.errors import QuotaExceeded, TrainingInProgress, UpstreamRejected, UpstreamUnavailable
-from domain.training.models import TrainingStatus
+from domain.training.models import TrainingJob, TrainingStatus
 from domain.training.service import (
     CANCEL_FAILED_MESSAGE,
     LOST_START_MESSAGE,
@@ -29,8 +29,41 @@ def alice(db: FakeDatabase) -> User:
     return db.add_user("alice1")
 
 
+@pytest.fixture
+def one_a_day(make_training: TrainingFactory) -> TrainingService:
+    """Allows each user one training a day."""
+    return make_training(allowances=Allowances(daily_trainings=1))
+
+
 def statuses_announced(db: FakeDatabase) -> list[str]:
     return [notice["status"] for _, notice in db.notices if notice]
+
+
+def add_earlier_training(db: FakeDatabase, user: User, status: TrainingStatus) -> None:
+    db.add_model(user.id)
+    db.add_training(user.id, status=status, replicate_training_id="t0")
+
+
+async def assert_start_refused(
+    service: TrainingService,
+    user: User,
+    error: type[Exception],
+    db: FakeDatabase,
+    replicate: FakeReplicate,
+) -> None:
+    """The start raises `error` with nothing sent upstream and no row changed."""
+    before = db.snapshot()
+    with pytest.raises(error):
+        await service.start(user, fake_selfies())
+    assert replicate.calls == []
+    assert db.tables == before
+
+
+async def start_upstream(training: TrainingService, user: User) -> tuple[TrainingJob, str]:
+    """A start that reached the provider: the job and its Replicate training id."""
+    job = (await training.start(user, fake_selfies())).job
+    assert job.replicate_training_id is not None
+    return job, job.replicate_training_id
 
 
 async def test_a_start_records_the_job_queued_then_follows_it_upstream(
@@ -53,47 +86,27 @@ async def test_a_start_records_the_job_queued_then_follows_it_upstream(
 async def test_a_user_with_an_active_training_is_refused_with_nothing_sent_or_changed(
     training: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    db.add_model(alice.id)
-    db.add_training(alice.id, status=TrainingStatus.PROCESSING, replicate_training_id="t0")
-    before = db.snapshot()
+    add_earlier_training(db, alice, TrainingStatus.PROCESSING)
 
-    with pytest.raises(TrainingInProgress):
-        await training.start(alice, fake_selfies())
-
-    assert replicate.calls == []
-    assert db.tables == before
+    await assert_start_refused(training, alice, TrainingInProgress, db, replicate)
 
 
 async def test_the_daily_quota_refuses_with_nothing_sent_or_changed(
-    make_training: TrainingFactory,
-    db: FakeDatabase,
-    replicate: FakeReplicate,
-    alice: User,
+    one_a_day: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    limited = make_training(allowances=Allowances(daily_trainings=1))
-    db.add_model(alice.id)
-    db.add_training(alice.id, status=TrainingStatus.SUCCEEDED, replicate_training_id="t0")
-    before = db.snapshot()
+    add_earlier_training(db, alice, TrainingStatus.SUCCEEDED)
 
-    with pytest.raises(QuotaExceeded):
-        await limited.start(alice, fake_selfies())
-
-    assert replicate.calls == []
-    assert db.tables == before
+    await assert_start_refused(one_a_day, alice, QuotaExceeded, db, replicate)
 
 
 async def test_a_training_that_never_reached_the_provider_does_not_count(
-    make_training: TrainingFactory,
-    db: FakeDatabase,
-    replicate: FakeReplicate,
-    alice: User,
+    one_a_day: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    limited = make_training(allowances=Allowances(daily_trainings=1))
     replicate.fail_next("create_training", UpstreamRejected(422, "bad input"))
 
     with pytest.raises(UpstreamUnavailable, match="could not be started"):
-        await limited.start(alice, fake_selfies())
-    started = await limited.start(alice, fake_selfies())
+        await one_a_day.start(alice, fake_selfies())
+    started = await one_a_day.start(alice, fake_selfies())
 
     assert started.job.status is TrainingStatus.STARTING
 
@@ -172,12 +185,9 @@ async def test_a_lost_start_found_nowhere_waits_out_the_grace_then_fails(
 async def test_reports_move_a_training_forward_only(
     training: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    job = (await training.start(alice, fake_selfies())).job
-    assert job.replicate_training_id is not None
+    job, upstream_id = await start_upstream(training, alice)
     logs = "flux_train_replicate: 50%|#####     | 500/1000 [01:00<01:00]"
-    running = replicate.update_training(
-        job.replicate_training_id, status=UpstreamStatus.PROCESSING, logs=logs
-    )
+    running = replicate.update_training(upstream_id, status=UpstreamStatus.PROCESSING, logs=logs)
     await training.apply(job.id, running)
     announced = len(db.notices)
 
@@ -192,9 +202,8 @@ async def test_reports_move_a_training_forward_only(
 async def test_a_webhook_delivered_twice_is_applied_once(
     training: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    job = (await training.start(alice, fake_selfies())).job
-    assert job.replicate_training_id is not None
-    running = replicate.update_training(job.replicate_training_id, status=UpstreamStatus.PROCESSING)
+    job, upstream_id = await start_upstream(training, alice)
+    running = replicate.update_training(upstream_id, status=UpstreamStatus.PROCESSING)
 
     await training.apply_webhook(job.id, running, webhook_id="hook-1")
     before = db.snapshot()
@@ -207,9 +216,8 @@ async def test_a_webhook_delivered_twice_is_applied_once(
 async def test_a_webhook_naming_another_training_changes_nothing(
     training: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    job = (await training.start(alice, fake_selfies())).job
-    assert job.replicate_training_id is not None
-    other = replace(replicate.trainings[job.replicate_training_id], id="t-other")
+    job, upstream_id = await start_upstream(training, alice)
+    other = replace(replicate.trainings[upstream_id], id="t-other")
     before = db.snapshot()
 
     with pytest.raises(UnconfirmedReport):
@@ -221,10 +229,9 @@ async def test_a_webhook_naming_another_training_changes_nothing(
 async def test_a_succeeded_training_gives_the_model_its_version(
     training: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    job = (await training.start(alice, fake_selfies())).job
-    assert job.replicate_training_id is not None
+    job, upstream_id = await start_upstream(training, alice)
 
-    finished = await training.apply(job.id, replicate.succeed_training(job.replicate_training_id))
+    finished = await training.apply(job.id, replicate.succeed_training(upstream_id))
 
     assert finished is not None
     assert (finished.status, finished.progress) == (TrainingStatus.SUCCEEDED, 1.0)
@@ -237,11 +244,10 @@ async def test_a_succeeded_training_gives_the_model_its_version(
 async def test_a_version_that_cannot_take_the_locked_parameters_fails_the_training(
     training: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    job = (await training.start(alice, fake_selfies())).job
-    assert job.replicate_training_id is not None
+    job, upstream_id = await start_upstream(training, alice)
     replicate.version_inputs["v1"] = {"prompt": {}}
 
-    finished = await training.apply(job.id, replicate.succeed_training(job.replicate_training_id))
+    finished = await training.apply(job.id, replicate.succeed_training(upstream_id))
 
     assert finished is not None
     assert finished.status is TrainingStatus.FAILED
@@ -253,9 +259,8 @@ async def test_a_version_that_cannot_take_the_locked_parameters_fails_the_traini
 async def test_the_reconciler_polls_a_silent_training(
     training: TrainingService, db: FakeDatabase, replicate: FakeReplicate, alice: User
 ) -> None:
-    job = (await training.start(alice, fake_selfies())).job
-    assert job.replicate_training_id is not None
-    replicate.update_training(job.replicate_training_id, status=UpstreamStatus.PROCESSING)
+    job, upstream_id = await start_upstream(training, alice)
+    replicate.update_training(upstream_id, status=UpstreamStatus.PROCESSING)
 
     assert await reconcile(training) == 1
 

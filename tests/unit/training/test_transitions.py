@@ -6,26 +6,11 @@ import pytest
 from domain.training.models import TrainingJob, TrainingStatus
 from domain.training.transitions import advance, changed
 from domain.upstream import UpstreamStatus, UpstreamTraining
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+from tests.unit.training.jobs import NOW, training_job
 
 
 def job(status: TrainingStatus = TrainingStatus.QUEUED, progress: float = 0.0) -> TrainingJob:
-    return TrainingJob(
-        id="job-1",
-        user_id="u1",
-        model_id="m1",
-        status=status,
-        progress=progress,
-        image_count=12,
-        replicate_training_id=None,
-        error=None,
-        upstream_error=None,
-        created_at=NOW,
-        started_at=None,
-        completed_at=None,
-        updated_at=NOW,
-    )
+    return training_job(status=status, progress=progress)
 
 
 def report(
