@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint schema bench clean chromium graphiql-assets lock
+.PHONY: install run test test-e2e-s3 lint schema bench clean chromium graphiql-assets lock
 
 install: $(INSTALLED)
 
@@ -20,11 +20,13 @@ $(INSTALLED): pyproject.toml requirements-dev.lock | $(BIN)/python
 LOCK_OPTIONS := --quiet --no-header --generate-hashes --no-emit-index-url --no-emit-find-links \
 	--strip-extras --allow-unsafe
 
-# Re-resolves both lock files from pyproject.toml (after changing a dependency there).
+# Re-resolves both lock files from pyproject.toml (after changing a dependency there). The
+# runtime lock is constrained by the development one, so both pin a package alike even when
+# only a development tool limits it (moto's botocore: python-dateutil<3).
 lock: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile $(LOCK_OPTIONS) --output-file=requirements.lock pyproject.toml
 	$(BIN)/pip-compile $(LOCK_OPTIONS) --extra=dev --extra=embedded --output-file=requirements-dev.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_OPTIONS) --constraint=requirements-dev.lock --output-file=requirements.lock pyproject.toml
 
 run: install
 	$(BIN)/sselfie serve
@@ -62,6 +64,11 @@ chromium:
 test: lint $(CLIENTS_INSTALLED) chromium
 	@if [ -f $(CONTRACT_CHECK) ]; then $(BIN)/python $(CONTRACT_CHECK) schema.graphql; fi
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-e2e-s3
+
+# The end-to-end suite again, every server keeping its images in moto's S3 (STORAGE_URL).
+test-e2e-s3: install $(CLIENTS_INSTALLED) chromium
+	E2E_STORAGE=s3 $(BIN)/pytest tests/e2e
 
 schema: install
 	$(BIN)/sselfie schema --output schema.graphql
@@ -73,6 +80,7 @@ bench: install
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.generations
 	$(BIN)/python -m bench.uploads
+	$(BIN)/python -m bench.renditions
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -3,11 +3,10 @@
 import asyncio
 import contextlib
 import os
-import re
 import tempfile
 from pathlib import Path
 
-_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]{1,512}")
+from image_storage.keys import check_key
 
 
 class LocalImageStorage:
@@ -35,15 +34,8 @@ class LocalImageStorage:
         return None
 
     def _path(self, key: str) -> Path:
-        _check_key(key)
+        check_key(key)
         return self._root.joinpath(*key.split("/"))
-
-
-def _check_key(key: str) -> None:
-    if _KEY_CHARACTERS.fullmatch(key) is None or ".." in key:
-        raise ValueError(f"Not a valid image key: {key!r}")
-    if any(segment == "" or segment.startswith(".") for segment in key.split("/")):
-        raise ValueError(f"Not a valid image key: {key!r}")
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

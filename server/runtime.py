@@ -13,14 +13,14 @@ from domain.allowances import Allowances
 from domain.events import EventHub
 from domain.generation.service import GenerationConfig, GenerationService
 from domain.generation.styles import StyleCatalogue
-from domain.images import ImageUrlSigner
+from domain.images import ImageStorage, ImageUrlSigner, StorageUnavailable
 from domain.training.service import TrainingConfig, TrainingService
 from domain.users.service import UserService
 from domain.webhook_links import KEY_NAME as WEBHOOK_URL_KEY_NAME
 from domain.webhook_links import WebhookLinks
 from identity.setup import build_token_verifier
 from image_processing import ProcessSelfieProcessor
-from image_storage import LocalImageStorage, open_output_fetcher
+from image_storage import LocalImageStorage, S3Connection, S3ImageStorage, open_output_fetcher
 from persistence import migrate
 from persistence.database import asyncpg_dsn, create_engine
 from persistence.notifications import PostgresListener
@@ -72,6 +72,42 @@ def _training_config(settings: Settings, webhooks: WebhookLinks) -> TrainingConf
     )
 
 
+class StorageUnusable(Exception):
+    """STORAGE_URL names a bucket this server cannot write to; the message says why."""
+
+
+def image_storage(settings: Settings) -> ImageStorage:
+    """Files under the data directory, or the bucket STORAGE_URL names."""
+    bucket = settings.image_bucket
+    if bucket is None:
+        return LocalImageStorage(settings.data_dir / "images")
+    return S3ImageStorage(
+        S3Connection(
+            bucket=bucket.bucket,
+            prefix=bucket.prefix,
+            endpoint_url=settings.aws_endpoint_url,
+            public_endpoint_url=settings.storage_public_endpoint_url,
+            region=settings.aws_region,
+            access_key_id=settings.aws_access_key_id,
+            secret_access_key=settings.aws_secret_access_key,
+            session_token=settings.aws_session_token,
+        )
+    )
+
+
+async def check_storage(settings: Settings, storage: ImageStorage) -> None:
+    """StorageUnusable, naming STORAGE_URL, unless a bucket takes writes (before serving)."""
+    if not isinstance(storage, S3ImageStorage):
+        return
+    try:
+        await storage.check()
+    except StorageUnavailable as error:
+        raise StorageUnusable(
+            f"STORAGE_URL={settings.storage_url} (endpoint "
+            f"{settings.aws_endpoint_url or 'AWS'}): {error}"
+        ) from None
+
+
 def _generation_config(settings: Settings, webhooks: WebhookLinks) -> GenerationConfig:
     return GenerationConfig(webhooks=webhooks, allowances=_allowances(settings))
 
@@ -95,6 +131,8 @@ async def open_runtime(
                 settings.replicate_output_hosts, http_timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS
             ) as output_fetcher,
         ):
+            storage = image_storage(settings)
+            await check_storage(settings, storage)
             if migrate_on_start:
                 await migrate.upgrade(engine)
             await listener.start()
@@ -117,7 +155,7 @@ async def open_runtime(
                 replicate,
                 events,
                 StyleCatalogue.load(),
-                LocalImageStorage(settings.data_dir / "images"),
+                storage,
                 output_fetcher,
                 _generation_config(settings, webhook_links),
             )

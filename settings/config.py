@@ -1,17 +1,32 @@
 import os
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_OUTPUT_HOSTS = "replicate.delivery,*.replicate.delivery"
+STORAGE_URL_FORM = "s3://BUCKET[/PREFIX]"
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,255}")
+_PREFIX_MAX_LENGTH = 512
 
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class BucketLocation:
+    """Where images live in an S3-compatible store: a bucket, and a prefix ("" for none)."""
+
+    bucket: str
+    prefix: str
 
 
 class Settings(BaseSettings):
@@ -65,12 +80,42 @@ class Settings(BaseSettings):
         default=5.0, gt=0, le=3600, validation_alias="TASK_HEARTBEAT_SECONDS"
     )
 
+    # Images: files under data_dir unless STORAGE_URL names a bucket. The store's endpoint
+    # and credentials come from the standard AWS variables; the other sources of the
+    # usual chain are read by the store's client, and here only to know one is there.
+    storage_url: str | None = Field(default=None, validation_alias="STORAGE_URL")
+    storage_public_endpoint_url: str | None = Field(
+        default=None, validation_alias="STORAGE_PUBLIC_ENDPOINT_URL"
+    )
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    aws_access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str | None = Field(
+        default=None, validation_alias="AWS_SECRET_ACCESS_KEY"
+    )
+    aws_session_token: str | None = Field(default=None, validation_alias="AWS_SESSION_TOKEN")
+    aws_region: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    aws_web_identity_token_file: str | None = Field(
+        default=None, validation_alias="AWS_WEB_IDENTITY_TOKEN_FILE"
+    )
+    aws_container_credentials_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+        ),
+    )
+    aws_metadata_endpoint: str | None = Field(
+        default=None, validation_alias="AWS_METADATA_ENDPOINT"
+    )
+
     image_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=64, validation_alias="IMAGE_WORKERS"
     )
 
     host: str = Field(default="127.0.0.1", validation_alias="HOST")
     port: int = Field(default=8000, ge=0, le=65535, validation_alias="PORT")
+    web_concurrency: int = Field(default=1, ge=1, le=64, validation_alias="WEB_CONCURRENCY")
 
     @field_validator(
         "database_url",
@@ -82,6 +127,16 @@ class Settings(BaseSettings):
         "replicate_api_token",
         "replicate_webhook_secret",
         "public_base_url",
+        "storage_url",
+        "storage_public_endpoint_url",
+        "aws_endpoint_url",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_region",
+        "aws_web_identity_token_file",
+        "aws_container_credentials_uri",
+        "aws_metadata_endpoint",
         mode="before",
     )
     @classmethod
@@ -103,6 +158,24 @@ class Settings(BaseSettings):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ValueError(f"PUBLIC_BASE_URL must be an http(s) URL, not {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _a_bucket_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            bucket_location(value)
+        return value
+
+    @field_validator("aws_endpoint_url", "storage_public_endpoint_url")
+    @classmethod
+    def _an_endpoint(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            name = str(info.field_name).upper()
+            raise ValueError(f"{name} must be an http(s) URL, not {value!r}")
         return value.strip().rstrip("/")
 
     @field_validator("cors_allowed_origins_text")
@@ -137,6 +210,11 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys([*hosts, *([api_host.lower()] if api_host else [])]))
 
     @property
+    def image_bucket(self) -> BucketLocation | None:
+        """The bucket images live in, or None for files under data_dir."""
+        return None if self.storage_url is None else bucket_location(self.storage_url)
+
+    @property
     def replicate_webhook_url(self) -> str | None:
         if self.public_base_url is None:
             return None
@@ -166,7 +244,59 @@ class Settings(BaseSettings):
                 "client id or audience): without it, tokens the issuer made for any other "
                 "application would be accepted."
             )
+        problems.extend(self._storage_problems())
         return problems
+
+    def _storage_problems(self) -> list[str]:
+        if self.storage_url is None:
+            return []
+        keys = {
+            "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
+        }
+        missing = [name for name, value in keys.items() if value is None]
+        if len(missing) == 1:
+            present = next(name for name in keys if name not in missing)
+            return [f"STORAGE_URL needs {missing[0]} with {present}."]
+        other_sources = (
+            self.aws_web_identity_token_file,
+            self.aws_container_credentials_uri,
+            self.aws_metadata_endpoint,
+        )
+        if missing and all(source is None for source in other_sources):
+            return [
+                f"STORAGE_URL={self.storage_url} needs the store's credentials: "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_WEB_IDENTITY_TOKEN_FILE, "
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI, or AWS_METADATA_ENDPOINT "
+                "for the instance's own role)."
+            ]
+        return []
+
+
+def bucket_location(storage_url: str) -> BucketLocation:
+    """The bucket and prefix of `s3://BUCKET[/PREFIX]`; ValueError naming STORAGE_URL."""
+    parts = urlsplit(storage_url.strip())
+    prefix = parts.path.strip("/")
+    segments = prefix.split("/") if prefix else []
+    if (
+        parts.scheme != "s3"
+        or _BUCKET.fullmatch(parts.netloc) is None
+        or parts.query
+        or parts.fragment
+        or len(prefix) > _PREFIX_MAX_LENGTH
+        or "//" in parts.path
+        or not all(_valid_prefix_segment(segment) for segment in segments)
+    ):
+        raise ValueError(
+            f"STORAGE_URL must be {STORAGE_URL_FORM} (a bucket name, then optional path "
+            f"segments of letters, digits, '.', '_' and '-'), or unset for files under "
+            f"SSELFIE_DATA_DIR; not {storage_url!r}"
+        )
+    return BucketLocation(parts.netloc, prefix)
+
+
+def _valid_prefix_segment(segment: str) -> bool:
+    return _PREFIX_SEGMENT.fullmatch(segment) is not None and segment not in (".", "..")
 
 
 def _split(origins: str) -> list[str]:

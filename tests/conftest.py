@@ -10,6 +10,7 @@ from persistence import migrate
 from persistence.database import create_engine
 from persistence.tables import metadata
 from tests import postgres
+from tests.s3 import MotoS3, shared_moto
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +54,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> MotoS3:
+    """moto's S3 server on loopback, one for the run."""
+    return shared_moto()
+
+
+@pytest.fixture
+def bucket(moto_s3: MotoS3) -> str:
+    """An empty bucket of the test's own."""
+    return moto_s3.new_bucket()

@@ -1,17 +1,28 @@
-"""The real `sselfie` process, started for a test on a free loopback port."""
+"""The real `sselfie` process, started for a test on a free loopback port.
 
+With E2E_STORAGE=s3 in the environment (`make test-e2e-s3`), every server given a
+DATABASE_URL keeps its images in moto's S3 (one bucket for the run, a prefix per database,
+so that replicas of one studio share them); unset or `local`, in files as by default.
+"""
+
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # The benchmarks start the same process: one way to do it, kept with them.
-from bench.servers import STARTUP_TIMEOUT_SECONDS, free_port, sselfie_env, started
+from bench.servers import STARTUP_TIMEOUT_SECONDS, free_port, started
+from bench.servers import sselfie_env as local_sselfie_env
+from resolvers.global_ids import decode_global_id
 from server.cli import WORKER_READY
+from settings.config import bucket_location
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import TEST_SECRET
+from tests.s3 import list_keys, shared_bucket, shared_moto
 
 __all__ = [
     "ServerProcess",
@@ -20,8 +31,43 @@ __all__ = [
     "sselfie_env",
     "sselfie_server",
     "sselfie_worker",
+    "stored_originals",
     "studio_env",
 ]
+
+E2E_STORAGE = "E2E_STORAGE"
+# Image storage settings a developer's shell may hold: a test server gets only its own.
+_STORAGE_SETTINGS = (
+    "STORAGE_URL",
+    "STORAGE_PUBLIC_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def sselfie_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """This shell's environment but for its sselfie settings, with the caller's own (and
+    the E2E_STORAGE bucket, given a DATABASE_URL)."""
+    env = local_sselfie_env(data_dir)
+    for name in _STORAGE_SETTINGS:
+        env.pop(name, None)
+    if "DATABASE_URL" in extra:
+        env.update(storage_env(extra["DATABASE_URL"]))
+    env.update(extra)
+    return env
+
+
+def storage_env(database_url: str) -> dict[str, str]:
+    """Where the servers of this database keep images: per E2E_STORAGE."""
+    storage = os.environ.get(E2E_STORAGE, "local")
+    if storage == "local":
+        return {}
+    if storage != "s3":
+        raise ValueError(f"{E2E_STORAGE} is `local` (the default) or `s3`, not {storage!r}")
+    database = urlsplit(database_url).path.strip("/") or "default"
+    return shared_moto().env(shared_bucket(), prefix=database)
 
 
 def studio_env(
@@ -38,6 +84,23 @@ def studio_env(
         PUBLIC_BASE_URL=public_base_url,
         **{"RECONCILE_INTERVAL_SECONDS": "0.2", **extra},
     )
+
+
+def stored_originals(env: dict[str, str], generation_id: str) -> list[str]:
+    """The original images of a generation (its global id) that a server started with
+    `env` keeps: files under its data directory, or objects in its bucket."""
+    local_id = decode_global_id(generation_id)
+    assert local_id is not None, generation_id
+    if "STORAGE_URL" not in env:
+        images = Path(env["SSELFIE_DATA_DIR"]) / "images"
+        return sorted(
+            str(path.relative_to(images)) for path in images.glob(f"*/{local_id[1]}/*.png")
+        )
+    bucket = bucket_location(env["STORAGE_URL"])
+    prefix = f"{bucket.prefix}/" if bucket.prefix else ""
+    keys = list_keys(env["AWS_ENDPOINT_URL"], bucket.bucket, prefix)
+    mine = [key.removeprefix(prefix) for key in keys]
+    return [key for key in mine if key.split("/")[1] == local_id[1] and key.endswith(".png")]
 
 
 def run_sselfie(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.server_process import free_port, sselfie_server, studio_env
+from tests.e2e.server_process import free_port, sselfie_server, stored_originals, studio_env
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.studio import (
@@ -110,9 +110,9 @@ async def test_a_real_server_trains_then_generates_and_keeps_the_images(
                 final = await subscription.payloads_until_complete()
             await fake.expire_outputs(fake.predictions[-1].id)
             images = final[-1]["data"]["generationUpdated"]["images"]
-            fetched = [await client.get(image["url"]) for image in images]
+            fetched = [await client.get(image["url"], follow_redirects=True) for image in images]
 
     assert final[-1]["data"]["generationUpdated"]["status"] == "SUCCEEDED"
     assert [response.status_code for response in fetched] == [200, 200, 200]
     assert all(response.content.startswith(b"\x89PNG") for response in fetched)
-    assert len(list((tmp_path / "images").rglob("*.png"))) == 3
+    assert len(stored_originals(env, generation_id)) == 3

@@ -7,7 +7,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.server_process import free_port, sselfie_server, sselfie_worker, studio_env
+from tests.e2e.server_process import (
+    free_port,
+    sselfie_server,
+    sselfie_worker,
+    stored_originals,
+    studio_env,
+)
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.studio import (
@@ -103,7 +109,7 @@ async def test_a_download_waits_for_a_worker_and_survives_the_worker_being_kille
     assert len(generation["images"]) == 3
     stored = await rows(queue, "SELECT count(*) AS n FROM generated_images")
     assert stored[0]["n"] == 3
-    assert len(list((tmp_path / "images").rglob("*.png"))) == 3
+    assert len(stored_originals(env, generation_id)) == 3
     assert await rows(queue, "SELECT id FROM pgqueuer WHERE entrypoint = 'store_outputs'") == []
 
 

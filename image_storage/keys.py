@@ -1,0 +1,15 @@
+"""The keys images are stored under, the same in every store."""
+
+import re
+
+_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]{1,512}")
+
+
+def check_key(key: str) -> None:
+    """ValueError unless `key` is a relative slash-separated path such as
+    "<user id>/<generation id>/0.png" whose segments are neither empty nor start with a dot
+    (which rules out "." and "..", and keeps dot-prefixed names free for the stores' own use)."""
+    if _KEY_CHARACTERS.fullmatch(key) is None or ".." in key:
+        raise ValueError(f"Not a valid image key: {key!r}")
+    if any(segment == "" or segment.startswith(".") for segment in key.split("/")):
+        raise ValueError(f"Not a valid image key: {key!r}")
