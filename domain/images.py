@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 ALLOWED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
@@ -19,6 +20,25 @@ ALLOWED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 _IMAGE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _EXPIRES = re.compile(r"[0-9]{1,15}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
+
+
+class ImageSize(StrEnum):
+    """The sizes an image is served in: ORIGINAL is the stored file byte for byte, the
+    others WebP renditions made from it (domain/generation/renditions.py)."""
+
+    THUMBNAIL = "thumbnail"
+    PREVIEW = "preview"
+    ORIGINAL = "original"
+
+
+def image_size_from_query(value: str | None) -> ImageSize | None:
+    """A URL's `size` parameter: absent is ORIGINAL, anything unknown None."""
+    if value is None:
+        return ImageSize.ORIGINAL
+    try:
+        return ImageSize(value)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +86,18 @@ class ImageDelivery:
     redirect_to: str | None = None
 
 
+# The longest a store signs a URL for (SigV4's limit: seven days).
+PRESIGNED_URL_MAX_SECONDS = 7 * 24 * 3600
+
+
+class StorageUnavailable(Exception):
+    """The store could not be reached or refused the request: nothing was changed there
+    that matters; try again later (a queued task is retried with backoff)."""
+
+
 class ImageStorage(Protocol):
+    """Stored images by key; any method may raise StorageUnavailable."""
+
     async def save(self, key: str, content: bytes, content_type: str) -> None:
         """Idempotent: saving the same key again overwrites it atomically."""
         ...
@@ -80,8 +111,9 @@ class ImageStorage(Protocol):
         ...
 
     async def presigned_url(self, key: str, *, expires_in_seconds: int) -> str | None:
-        """A URL of the store serving the object to anyone for that long (no credentials),
-        or None when the store has none of its own (local files: this server sends them)."""
+        """A URL of the store serving the object to anyone for that long (no credentials;
+        at most PRESIGNED_URL_MAX_SECONDS), or None when the store has none of its own
+        (local files: this server sends them)."""
         ...
 
 
@@ -89,7 +121,10 @@ class ImageUrlSigner:
     """Signed, expiring URLs on this server for stored images.
 
     `/images/<id>?expires=<epoch>&signature=<hex>`, the signature being HMAC-SHA256 over
-    f"{image_id}.{expires}" with the server's secret. So that browsers can cache them, URLs
+    f"{image_id}.{expires}" with the server's secret; a rendition's URL starts
+    `/images/<id>?size=<size>&` and its signature covers f"{image_id}.{expires}.{size}", so
+    no URL can be turned into another size's (and URLs without a size stay ORIGINAL's).
+    So that browsers can cache them, URLs
     stay identical within a window of `lifetime_seconds`: the expiry is the end of the
     current window plus one more lifetime, leaving each URL valid for between one and two
     lifetimes.
@@ -110,20 +145,28 @@ class ImageUrlSigner:
         self._lifetime = lifetime_seconds
         self._clock = clock
 
-    def url(self, image_id: str) -> str:
+    def url(self, image_id: str, size: ImageSize = ImageSize.ORIGINAL) -> str:
         """A relative URL to the image; ValueError for an id outside [A-Za-z0-9-]{1,64}."""
         if not _valid_id(image_id):
             raise ValueError(f"Not a valid image id: {image_id!r}")
         expires = str(self._expiry())
-        return f"/images/{image_id}?expires={expires}&signature={self._sign(image_id, expires)}"
+        signature = self._sign(image_id, expires, size)
+        sized = "" if size is ImageSize.ORIGINAL else f"size={size.value}&"
+        return f"/images/{image_id}?{sized}expires={expires}&signature={signature}"
 
-    def verify(self, image_id: str, expires: str | None, signature: str | None) -> bool:
+    def verify(
+        self,
+        image_id: str,
+        expires: str | None,
+        signature: str | None,
+        size: ImageSize = ImageSize.ORIGINAL,
+    ) -> bool:
         """Whether a URL's parts are genuine and unexpired; never raises."""
         if expires is None or signature is None or not _valid_id(image_id):
             return False
         if not (_EXPIRES.fullmatch(expires) and _SIGNATURE.fullmatch(signature)):
             return False
-        expected = self._sign(image_id, expires)
+        expected = self._sign(image_id, expires, size)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             return False
         return self._clock() <= int(expires)
@@ -137,8 +180,9 @@ class ImageUrlSigner:
         window_end = -(-now // self._lifetime) * self._lifetime  # rounded up to a multiple
         return window_end + self._lifetime
 
-    def _sign(self, image_id: str, expires: str) -> str:
-        message = f"{image_id}.{expires}".encode()
+    def _sign(self, image_id: str, expires: str, size: ImageSize) -> str:
+        sized = "" if size is ImageSize.ORIGINAL else f".{size.value}"
+        message = f"{image_id}.{expires}{sized}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
 

@@ -7,6 +7,7 @@ from typing import Protocol, Self
 
 from domain.generation.models import GeneratedImage, Generation, GenerationSource, StoredOutput
 from domain.generation.parameters import GenerationParameters
+from domain.images import ImageSize
 from domain.paging import Page
 from domain.training.models import TrainingJob
 from domain.training.selfies import CleanedSelfie, ReadSelfie, SelfieLimits
@@ -151,6 +152,14 @@ class GeneratedImageRepository(Protocol):
         self, user_id: str, image_ids: Sequence[str]
     ) -> list[GeneratedImage]: ...
 
+    async def for_generation(self, generation_id: str) -> list[GeneratedImage]:
+        """The generation's images, whoever owns them, by position."""
+        ...
+
+    async def add_rendition(self, image_id: str, size: ImageSize) -> None:
+        """Records that the image's rendition in `size` is stored (again is fine)."""
+        ...
+
 
 class OwnerRepository(Protocol):
     async def reserve_model_slot(self, owners: Sequence[str], per_owner: int) -> str | None:
@@ -182,6 +191,11 @@ class TaskQueue(Protocol):
     async def store_outputs(self, generation_id: str) -> None:
         """Queues copying the generation's outputs into storage; a no-op while one is
         already queued or running for it."""
+        ...
+
+    async def make_renditions(self, generation_id: str) -> None:
+        """Queues making the gallery renditions of the generation's stored images; a
+        no-op while one is already queued or running for it."""
         ...
 
 

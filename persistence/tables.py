@@ -258,6 +258,9 @@ class GeneratedImageRow(SQLModel, table=True):
             ondelete="CASCADE",
         ),
         sa.CheckConstraint("position >= 0", name="position_not_negative"),
+        sa.CheckConstraint(
+            "renditions <@ ARRAY['thumbnail', 'preview']::text[]", name="known_renditions"
+        ),
         # A page's images: its generations' ids, always with their owner's.
         sa.Index("ix_generated_images_generation_user", "generation_id", "user_id"),
         # One pick per generation.
@@ -283,6 +286,12 @@ class GeneratedImageRow(SQLModel, table=True):
         sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
     )
     created_at: datetime = Field(sa_column=_timestamp())
+    # The sizes (ImageSize values) whose rendition is stored beside the original.
+    renditions: list[str] = Field(
+        sa_column=sa.Column(
+            sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")
+        )
+    )
 
 
 class ServerSecretRow(SQLModel, table=True):

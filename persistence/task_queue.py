@@ -14,12 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Entrypoint names; server/worker.py registers a handler under each.
 STORE_OUTPUTS = "store_outputs"
+MAKE_RENDITIONS = "make_renditions"
 RECONCILE = "reconcile"
 FORGET_WEBHOOKS = "forget_webhooks"
 
 
 def store_outputs_key(generation_id: str) -> str:
     return f"{STORE_OUTPUTS}:{generation_id}"
+
+
+def make_renditions_key(generation_id: str) -> str:
+    return f"{MAKE_RENDITIONS}:{generation_id}"
 
 
 async def enqueue_once(
@@ -53,6 +58,14 @@ class SqlTaskQueue:
             STORE_OUTPUTS,
             generation_id.encode(),
             store_outputs_key(generation_id),
+        )
+
+    async def make_renditions(self, generation_id: str) -> None:
+        await enqueue_once(
+            await self._queries(),
+            MAKE_RENDITIONS,
+            generation_id.encode(),
+            make_renditions_key(generation_id),
         )
 
     async def _queries(self) -> Queries:

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from domain.errors import Unauthenticated
+from domain.images import ImageSize
 from domain.users.models import User
 from request_context.loaders import Loaders
 from request_context.services import Services
@@ -53,10 +54,10 @@ class RequestContext:
         one WebSocket context lives for the whole connection and loaders cache."""
         self.loaders = Loaders(self.services, lambda: self.user)
 
-    def image_url(self, image_id: str) -> str:
-        """An absolute, signed, expiring URL of a stored image: a browser on another
-        origin can show it in an `<img>` with no credentials."""
-        return self.public_origin + self.services.image_urls.url(image_id)
+    def image_url(self, image_id: str, size: ImageSize = ImageSize.ORIGINAL) -> str:
+        """An absolute, signed, expiring URL of a stored image in `size`: a browser on
+        another origin can show it in an `<img>` with no credentials."""
+        return self.public_origin + self.services.image_urls.url(image_id, size)
 
     @property
     def user(self) -> User:

@@ -8,7 +8,7 @@ from resolvers.views import ShownGeneration, ShownImage
 
 
 def shown_image(info: Info, image: GeneratedImage) -> ShownImage:
-    return ShownImage(image, info.context.image_url(image.id))
+    return ShownImage(image)
 
 
 async def with_images(info: Info, generations: Sequence[Generation]) -> list[ShownGeneration]:

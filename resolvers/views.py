@@ -1,5 +1,5 @@
-"""What resolvers hand the schema besides plain domain objects: an image with the URL a
-client fetches it from, a generation with its images, a page of a connection."""
+"""What resolvers hand the schema besides plain domain objects: an image as shown (its
+URLs are made per requested size), a generation with its images, a page of a connection."""
 
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -12,7 +12,6 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class ShownImage:
     image: GeneratedImage
-    url: str
 
 
 @dataclass(frozen=True)

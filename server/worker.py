@@ -1,7 +1,8 @@
 """The worker: runs queued tasks (PgQueuer) and proposes the periodic ones.
 
 Tasks: `store_outputs` (a generation's outputs into storage, queued by the domain in the
-transaction that records them), `reconcile` (one round per period across all workers)
+transaction that records them), `make_renditions` (their gallery sizes, queued in the
+transaction that records the stored images), `reconcile` (one round per period across all workers)
 and `forget_webhooks` (hourly).
 
 Periodic tasks: every worker proposes the next period's task, keyed by the period's
@@ -31,6 +32,7 @@ from domain.generation.service import GenerationService
 from domain.training.service import TrainingService
 from persistence.task_queue import (
     FORGET_WEBHOOKS,
+    MAKE_RENDITIONS,
     RECONCILE,
     STORE_OUTPUTS,
     enqueue_once,
@@ -52,6 +54,14 @@ DOWNLOAD_RETRIES = functools.partial(
     max_attempts=20,
     initial_delay=timedelta(seconds=1),
     max_delay=timedelta(minutes=5),
+)
+# Renditions are retried briefly (the store coming back): one still missing is made on
+# its first request anyway, so an exhausted task is dropped, never its generation's worry.
+RENDITION_RETRIES = functools.partial(
+    DatabaseRetryEntrypointExecutor,
+    max_attempts=5,
+    initial_delay=timedelta(seconds=1),
+    max_delay=timedelta(seconds=30),
 )
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
@@ -157,6 +167,7 @@ async def propose_next(queries: Queries, periodic: Periodic, *, after: int) -> i
 def build_manager(queries: Queries, services: Services, settings: Settings) -> QueueManager:
     manager = QueueManager(queries)
     _handle(manager, STORE_OUTPUTS, _store_outputs(services), retrying=True)
+    _handle(manager, MAKE_RENDITIONS, _make_renditions(services), retries=RENDITION_RETRIES)
     _handle(manager, RECONCILE, _reconcile(services, settings))
     _handle(manager, FORGET_WEBHOOKS, _forget_webhooks(services, queries))
     return manager
@@ -168,12 +179,13 @@ def _handle(
     handler: Callable[[Job], Awaitable[None]],
     *,
     retrying: bool = False,
+    retries: Callable[..., DatabaseRetryEntrypointExecutor] | None = None,
 ) -> None:
     manager.entrypoint(
         name,
         # Held, not dropped, once out of attempts: an operator sees it (`pgq failed`).
         on_failure="hold" if retrying else "delete",
-        executor_factory=DOWNLOAD_RETRIES if retrying else None,
+        executor_factory=DOWNLOAD_RETRIES if retrying else retries,
     )(handler)
 
 
@@ -187,6 +199,14 @@ def _store_outputs(services: Services) -> Callable[[Job], Awaitable[None]]:
         await services.generation.store_outputs(_text(job))
 
     return store_outputs
+
+
+def _make_renditions(services: Services) -> Callable[[Job], Awaitable[None]]:
+    async def make_renditions(job: Job) -> None:
+        # Raises while the store is unreachable: retried a few times, then left to requests.
+        await services.generation.make_renditions(_text(job))
+
+    return make_renditions
 
 
 def _reconcile(services: Services, settings: Settings) -> Callable[[Job], Awaitable[None]]:

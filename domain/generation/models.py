@@ -3,6 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.generation.parameters import GenerationParameters
+from domain.images import ImageSize
 from domain.job_status import JobStatus
 
 
@@ -70,3 +71,5 @@ class GeneratedImage:
     height: int | None
     selected: bool
     created_at: datetime
+    # The renditions made and stored so far (ORIGINAL never appears: it always exists).
+    renditions: frozenset[ImageSize] = frozenset()

@@ -1,5 +1,6 @@
 """Generating photos of a user with the user's own trained version, and keeping them."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,14 +19,23 @@ from domain.generation.models import (
 )
 from domain.generation.parameters import GenerationParameters, locked_parameters, prediction_input
 from domain.generation.prompts import maya_prompt, photoshoot_details
+from domain.generation.renditions import (
+    RENDITION_SIZES,
+    RENDITION_TYPE,
+    RenditionFailed,
+    make_rendition,
+    rendition_key,
+)
 from domain.generation.styles import PhotoshootStyle, StyleCatalogue
 from domain.images import (
     FetchedImage,
     ImageDelivery,
+    ImageSize,
     ImageStorage,
     OutputFetcher,
     OutputGone,
     OutputInvalid,
+    StorageUnavailable,
 )
 from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
@@ -234,20 +244,48 @@ class GenerationService:
             images = await uow.images.owned_by_ids(user.id, image_ids)
         return {image.id: image for image in images}
 
-    async def image(self, image_id: str, *, valid_for_seconds: int) -> ImageDelivery | None:
-        """How to deliver a stored image, for a URL whose signature was checked and stays
-        valid that long (a store's own URL never outlives it)."""
+    async def image(
+        self, image_id: str, *, size: ImageSize = ImageSize.ORIGINAL, valid_for_seconds: int
+    ) -> ImageDelivery | None:
+        """How to deliver a stored image in `size`, for a URL whose signature was checked
+        and stays valid that long (a store's own URL never outlives it). A rendition not
+        made yet is made now; one that cannot be made is the original instead."""
         async with self._uow(read_only=True) as uow:
             image = await uow.images.get(image_id)
         if image is None:
             return None
-        url = await self._storage.presigned_url(
-            image.storage_key, expires_in_seconds=valid_for_seconds
-        )
+        if size is ImageSize.ORIGINAL:
+            return await self._deliver(image.storage_key, image.content_type, valid_for_seconds)
+        if size in image.renditions:
+            key = rendition_key(image.storage_key, size)
+            delivery = await self._deliver(key, RENDITION_TYPE, valid_for_seconds)
+            if delivery is not None:
+                return delivery
+        return await self._deliver_made_now(image, size)
+
+    async def _deliver(
+        self, key: str, content_type: str, valid_for_seconds: int
+    ) -> ImageDelivery | None:
+        url = await self._storage.presigned_url(key, expires_in_seconds=valid_for_seconds)
         if url is not None:
-            return ImageDelivery(image.content_type, redirect_to=url)
-        content = await self._storage.read(image.storage_key)
-        return ImageDelivery(image.content_type, content=content) if content is not None else None
+            return ImageDelivery(content_type, redirect_to=url)
+        content = await self._storage.read(key)
+        return ImageDelivery(content_type, content=content) if content is not None else None
+
+    async def _deliver_made_now(
+        self, image: GeneratedImage, size: ImageSize
+    ) -> ImageDelivery | None:
+        original = await self._storage.read(image.storage_key)
+        if original is None:
+            return None
+        content = await self._render(image, original, size)
+        if content is None:
+            return ImageDelivery(image.content_type, content=original)
+        try:
+            await self._keep_rendition(image, size, content)
+        except StorageUnavailable as error:  # shown all the same; kept on a later request
+            log.warning("the %s rendition of image %s not kept: %s", size.value, image.id, error)
+        return ImageDelivery(RENDITION_TYPE, content=content)
 
     async def follow(self, user: User, generation_id: str) -> AsyncIterator[Generation]:
         """The generation now, then on every change, until it ends."""
@@ -314,6 +352,47 @@ class GenerationService:
             await self._storage.save(key, image.content, image.content_type)
         await self._record_images(generation, keys, fetched)
 
+    async def make_renditions(self, generation_id: str) -> None:
+        """Makes and stores the generation's missing gallery renditions. An original that
+        cannot be decoded is skipped (its URLs serve the original); StorageUnavailable is
+        raised, the renditions made so far kept, for the queue to try again later."""
+        async with self._uow(read_only=True) as uow:
+            images = await uow.images.for_generation(generation_id)
+        for image in images:
+            missing = [size for size in RENDITION_SIZES if size not in image.renditions]
+            if missing:
+                await self._render_missing(image, missing)
+
+    async def _render_missing(self, image: GeneratedImage, sizes: list[ImageSize]) -> None:
+        original = await self._storage.read(image.storage_key)
+        if original is None:
+            log.warning("image %s has no stored original to render", image.id)
+            return
+        for size in sizes:
+            content = await self._render(image, original, size)
+            if content is not None:
+                await self._keep_rendition(image, size, content)
+
+    async def _render(
+        self, image: GeneratedImage, original: bytes, size: ImageSize
+    ) -> bytes | None:
+        """The rendition's bytes; None when `original` cannot be decoded."""
+        try:
+            # CPU-bound: off the event loop. A thread, not the selfie process pool: a render
+            # is tens of milliseconds, Pillow releases the GIL while resizing and encoding,
+            # and the bytes need not be copied to another process and back.
+            return await asyncio.to_thread(make_rendition, original, size)
+        except RenditionFailed as error:
+            log.warning("no %s rendition of image %s: %s", size.value, image.id, error)
+            return None
+
+    async def _keep_rendition(self, image: GeneratedImage, size: ImageSize, content: bytes) -> None:
+        """Stores the rendition beside its original, then records it."""
+        await self._storage.save(rendition_key(image.storage_key, size), content, RENDITION_TYPE)
+        async with self._uow() as uow:
+            await uow.images.add_rendition(image.id, size)
+            await uow.commit()
+
     async def _fetch(self, url: str, parameters: GenerationParameters) -> FetchedImage:
         return await self._fetcher.fetch(url, expected_type=parameters.content_type)
 
@@ -332,6 +411,7 @@ class GenerationService:
                     for position, (key, image) in enumerate(zip(keys, fetched, strict=True))
                 ],
             )
+            await uow.tasks.make_renditions(generation.id)
             done = await uow.generations.save(
                 replace(current, status=GenerationStatus.SUCCEEDED, completed_at=datetime.now(UTC))
             )

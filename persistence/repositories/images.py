@@ -2,11 +2,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import any_, select, update
+from sqlalchemy import any_, func, literal, not_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.generation.models import GeneratedImage, StoredOutput
+from domain.images import ImageSize
 from persistence.repositories.arrays import uuid_array
 from persistence.repositories.rows import RowRepository, parse_uuid
 from persistence.tables import GeneratedImageRow, table_of
@@ -26,6 +27,7 @@ def _to_image(row: Any) -> GeneratedImage:
         height=row.height,
         selected=row.selected,
         created_at=row.created_at,
+        renditions=frozenset(ImageSize(size) for size in row.renditions),
     )
 
 
@@ -112,3 +114,24 @@ class SqlGeneratedImageRepository(RowRepository[GeneratedImage]):
         if key is None:
             return None
         return await self._one(select(images_table).where(images_table.c.id == key))
+
+    async def for_generation(self, generation_id: str) -> list[GeneratedImage]:
+        key = parse_uuid(generation_id)
+        if key is None:
+            return []
+        return await self._all(
+            select(images_table)
+            .where(images_table.c.generation_id == key)
+            .order_by(images_table.c.position)
+        )
+
+    async def add_rendition(self, image_id: str, size: ImageSize) -> None:
+        key = parse_uuid(image_id)
+        if key is None:
+            return
+        renditions = images_table.c.renditions
+        await self._connection.execute(
+            update(images_table)
+            .where(images_table.c.id == key, not_(literal(size.value) == any_(renditions)))
+            .values(renditions=func.array_append(renditions, size.value))
+        )

@@ -7,17 +7,22 @@ import strawberry
 
 from domain.generation.parameters import GenerationParameters as DomainParameters
 from request_context.context import Info
-from resolvers.generated_image import image_generation
+from resolvers.generated_image import image_generation, image_url
 from resolvers.generation import generation_style
 from resolvers.global_ids import encode_global_id
 from resolvers.views import ShownGeneration, ShownImage
-from schema.enums import GenerationSource, GenerationStatus
+from schema.enums import GenerationSource, GenerationStatus, ImageSize
 from schema.node import Node
 from schema.types.photoshoot_style import PhotoshootStyle
 
 
 async def _image_generation(root: "GeneratedImage", info: Info) -> "Generation":
     return Generation.from_domain(await image_generation(info, root.generation_id))
+
+
+def _url(root: "GeneratedImage", info: Info, size: ImageSize | None = ImageSize.ORIGINAL) -> str:
+    # Nullable as the contract has it: an explicit null is the default.
+    return image_url(info, root.image_id, size or ImageSize.ORIGINAL)
 
 
 def _style(root: "Generation", info: Info) -> PhotoshootStyle | None:
@@ -28,11 +33,13 @@ def _style(root: "Generation", info: Info) -> PhotoshootStyle | None:
 @strawberry.type(name="GeneratedImage")
 class GeneratedImage(Node):
     generation_id: strawberry.Private[str]
+    image_id: strawberry.Private[str]
     url: str = strawberry.field(
+        resolver=_url,
         description=(
-            "A URL this server controls (not the provider's expiring one): absolute, "
-            "expiring, and usable by a browser on another origin (an `<img src>`) with "
-            "no further credentials."
+            "A URL this server controls (not the provider's expiring one), in the requested "
+            "size: absolute, expiring, and usable by a browser on another origin (an "
+            "`<img src>`) with no further credentials."
         ),
     )
     content_type: str
@@ -55,7 +62,7 @@ class GeneratedImage(Node):
         return cls(
             id=encode_global_id("GeneratedImage", image.id),
             generation_id=image.generation_id,
-            url=shown.url,
+            image_id=image.id,
             content_type=image.content_type,
             width=image.width,
             height=image.height,

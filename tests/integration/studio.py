@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from domain.webhook_links import KEY_NAME, WebhookKind, WebhookLinks
 from persistence.secrets import shared_secret
+from persistence.task_queue import make_renditions_key
 from resolvers.global_ids import decode_global_id
 from server.app import create_app
 from server.runtime import Runtime
@@ -22,6 +23,7 @@ from tests.integration.harness import make_settings
 from tests.integration.served import free_port, serve
 from tests.integration.ws import subscribe
 from tests.selfies import make_selfies
+from tests.task_queue import until
 
 START_TRAINING = """
 mutation($input: StartTrainingInput!) {
@@ -140,10 +142,23 @@ class Studio:
         return generation
 
     async def generated(self, subject: str, prompt: str) -> dict[str, Any]:
-        """A Maya generation run to SUCCEEDED, as the subscription last showed it."""
+        """A Maya generation run to SUCCEEDED, as the subscription last showed it, once its
+        queued renditions task ended (no background work of it left to run meanwhile)."""
         body = await self.maya(subject, prompt)
-        return await self.follow_until_done(
+        generation = await self.follow_until_done(
             subject, body["data"]["generateMaya"]["generation"]["id"]
+        )
+        await self.renditions_task_ended(generation["id"])
+        return generation
+
+    async def renditions_task_ended(self, generation_id: str) -> None:
+        """Waits until the generation's `make_renditions` task is no longer queued or running."""
+        key = make_renditions_key(local(generation_id))
+        await until(
+            self.engine,
+            # Test SQL on our own constant and a UUID.
+            f"SELECT id FROM pgqueuer WHERE dedupe_key = '{key}'",  # noqa: S608
+            lambda queued: not queued,
         )
 
     async def generation(self, subject: str, generation_id: str) -> dict[str, Any]:

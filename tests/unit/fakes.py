@@ -27,6 +27,7 @@ The rules the SQL enforces and the services rely on are modelled:
 - webhook deliveries: each id recorded once.
 - tasks: `store_outputs` queued with the transaction (gone if it rolls back), once while
   one for that generation waits; `FakeDatabase.take_tasks()` takes them as a worker would.
+  `make_renditions` likewise, taken by `FakeDatabase.take_rendition_tasks()`.
 - leases: `claim_stale` as persistence/repositories/leases.py: claimable rows silent
   that long (or not yet known upstream), unleased or with the lease run out, oldest
   heard first, at most `limit`, now leased; `save` records "heard now" and frees it.
@@ -57,7 +58,7 @@ from domain.generation.models import (
     StoredOutput,
 )
 from domain.generation.parameters import GenerationParameters
-from domain.images import FetchedImage, OutputFetchError
+from domain.images import FetchedImage, ImageSize, OutputFetchError
 from domain.paging import Page
 from domain.training.models import TrainingJob, TrainingStatus, job_snapshot
 from domain.training.selfies import CleanedSelfie, ReadSelfie, SelfieLimits
@@ -100,6 +101,8 @@ class Tables:
     heard: dict[str, Heard] = field(default_factory=dict)
     # The generation ids of the queued `store_outputs` tasks, oldest first.
     tasks: list[str] = field(default_factory=list)
+    # The generation ids of the queued `make_renditions` tasks, oldest first.
+    rendition_tasks: list[str] = field(default_factory=list)
 
     def copy(self) -> "Tables":
         # Rows are frozen dataclasses: copying the dicts copies the tables.
@@ -113,6 +116,7 @@ class Tables:
             dict(self.deliveries),
             dict(self.heard),
             list(self.tasks),
+            list(self.rendition_tasks),
         )
 
 
@@ -147,6 +151,11 @@ class FakeDatabase:
     def take_tasks(self) -> list[str]:
         """The queued `store_outputs` tasks' generation ids, taken off the queue."""
         taken, self.tables.tasks = self.tables.tasks, []
+        return taken
+
+    def take_rendition_tasks(self) -> list[str]:
+        """The queued `make_renditions` tasks' generation ids, taken off the queue."""
+        taken, self.tables.rendition_tasks = self.tables.rendition_tasks, []
         return taken
 
     def snapshot(self) -> Tables:
@@ -634,6 +643,17 @@ class FakeGeneratedImageRepository:
     async def owned_by_ids(self, user_id: str, image_ids: Sequence[str]) -> list[GeneratedImage]:
         return [i for i in self._all() if i.id in image_ids and i.user_id == user_id]
 
+    async def for_generation(self, generation_id: str) -> list[GeneratedImage]:
+        mine = [i for i in self._all() if i.generation_id == generation_id]
+        return sorted(mine, key=lambda image: image.position)
+
+    async def add_rendition(self, image_id: str, size: ImageSize) -> None:
+        tables = self._txn.writable()
+        image = tables.images.get(image_id)
+        _require(size is not ImageSize.ORIGINAL, "known renditions check")
+        if image is not None:
+            tables.images[image_id] = replace(image, renditions=image.renditions | {size})
+
 
 class FakeOwnerRepository:
     def __init__(self, txn: _Transaction) -> None:
@@ -694,6 +714,11 @@ class FakeTaskQueue:
 
     async def store_outputs(self, generation_id: str) -> None:
         tasks = self._txn.writable().tasks
+        if generation_id not in tasks:
+            tasks.append(generation_id)
+
+    async def make_renditions(self, generation_id: str) -> None:
+        tasks = self._txn.writable().rendition_tasks
         if generation_id not in tasks:
             tasks.append(generation_id)
 

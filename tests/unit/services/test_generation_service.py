@@ -1,9 +1,11 @@
 """GenerationService's rules on fakes: own version, locked body, allowances, outputs."""
 
+import io
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from PIL import Image
 
 from domain.allowances import Allowances
 from domain.errors import (
@@ -15,9 +17,12 @@ from domain.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from domain.generation.models import Generation, GenerationStatus
-from domain.generation.service import EXPIRED_MESSAGE, GenerationService
-from domain.images import OutputGone, OutputUnavailable
+from domain.events import EventHub
+from domain.generation.models import GeneratedImage, Generation, GenerationStatus
+from domain.generation.renditions import RENDITION_TYPE, rendition_key
+from domain.generation.service import EXPIRED_MESSAGE, GenerationConfig, GenerationService
+from domain.generation.styles import StyleCatalogue
+from domain.images import ImageSize, OutputGone, OutputUnavailable, StorageUnavailable
 from domain.training.models import TrainingStatus
 from domain.upstream import UpstreamPrediction, UpstreamStatus
 from domain.users.models import User
@@ -29,6 +34,7 @@ from tests.unit.fakes import (
     FakeImageStorage,
     FakeOutputFetcher,
     FakeReplicate,
+    FakeUnitOfWorkFactory,
 )
 from tests.unit.services.conftest import GenerationFactory, reconcile, run_tasks
 
@@ -390,3 +396,219 @@ async def test_picking_an_image_unpicks_the_others_and_only_the_owner_may(
         await generation.select_image(db.add_user("mallory1"), first.id)
 
     assert [image.id for image in db.tables.images.values() if image.selected] == [second.id]
+
+
+# -- renditions ---------------------------------------------------------------------------
+
+
+def png(width: int = 896, height: int = 1184) -> bytes:
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((width, height)).convert("RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+async def stored_images(
+    generation: GenerationService,
+    db: FakeDatabase,
+    storage: FakeImageStorage,
+    alice: User,
+    *,
+    decodable: bool = True,
+) -> list[GeneratedImage]:
+    """A generation's three outputs stored (real PNGs unless not `decodable`), by position."""
+    done = db.add_generation(alice.id, status=GenerationStatus.PROCESSING, output_urls=OUTPUTS)
+    await generation.store_outputs(done.id)
+    images = sorted(db.tables.images.values(), key=lambda image: image.position)
+    if decodable:
+        for image in images:
+            storage.saved[image.storage_key] = (png(), image.content_type)
+    return images
+
+
+def size_of(content: bytes) -> tuple[str | None, tuple[int, int]]:
+    with Image.open(io.BytesIO(content)) as image:
+        return image.format, image.size
+
+
+class FailingRenditionStorage(FakeImageStorage):
+    """Saves originals, but the store is unreachable for renditions."""
+
+    async def save(self, key: str, content: bytes, content_type: str) -> None:
+        if content_type == RENDITION_TYPE:
+            raise StorageUnavailable("the bucket is unreachable")
+        await super().save(key, content, content_type)
+
+
+class BucketStorage(FakeImageStorage):
+    """A store with its own presigned URLs."""
+
+    async def presigned_url(self, key: str, *, expires_in_seconds: int) -> str | None:
+        return f"https://bucket.test/{key}?expires-in={expires_in_seconds}"
+
+
+async def test_renditions_are_queued_in_the_transaction_that_records_the_images(
+    generation: GenerationService,
+    db: FakeDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+    alice: User,
+) -> None:
+    done = db.add_generation(alice.id, status=GenerationStatus.PROCESSING, output_urls=OUTPUTS)
+    before = db.snapshot()
+
+    async def announce_fails(*_: object) -> None:
+        raise RuntimeError("the announcement fails after the renditions were queued")
+
+    monkeypatch.setattr(FakeEventPublisher, "generation_changed", announce_fails)
+    with pytest.raises(RuntimeError):
+        await generation.store_outputs(done.id)
+
+    assert db.tables == before
+    monkeypatch.undo()
+    await generation.store_outputs(done.id)
+    assert db.tables.rendition_tasks == [done.id]
+    assert db.tables.generations[done.id].status is GenerationStatus.SUCCEEDED
+
+
+async def test_the_rendition_task_makes_each_missing_size_once(
+    generation: GenerationService,
+    db: FakeDatabase,
+    storage: FakeImageStorage,
+    alice: User,
+) -> None:
+    images = await stored_images(generation, db, storage, alice)
+    [generation_id] = db.take_rendition_tasks()
+
+    await generation.make_renditions(generation_id)
+
+    for image in images:
+        assert db.tables.images[image.id].renditions == {ImageSize.THUMBNAIL, ImageSize.PREVIEW}
+        thumbnail, kind = storage.saved[rendition_key(image.storage_key, ImageSize.THUMBNAIL)]
+        assert (kind, size_of(thumbnail)) == (RENDITION_TYPE, ("WEBP", (291, 384)))
+        preview, _ = storage.saved[rendition_key(image.storage_key, ImageSize.PREVIEW)]
+        assert size_of(preview) == ("WEBP", (775, 1024))
+    before, saved, commits = db.snapshot(), dict(storage.saved), db.commits
+    await generation.make_renditions(generation_id)
+    assert (db.tables, storage.saved, db.commits) == (before, saved, commits)
+
+
+async def test_the_original_is_delivered_byte_for_byte(
+    generation: GenerationService, db: FakeDatabase, storage: FakeImageStorage, alice: User
+) -> None:
+    image, *_ = await stored_images(generation, db, storage, alice)
+    before = db.snapshot()
+
+    delivery = await generation.image(image.id, valid_for_seconds=60)
+
+    assert delivery is not None
+    assert (delivery.content, delivery.content_type) == (
+        storage.saved[image.storage_key][0],
+        "image/png",
+    )
+    assert db.tables == before
+
+
+async def test_a_rendition_not_made_yet_is_made_on_its_first_request(
+    generation: GenerationService, db: FakeDatabase, storage: FakeImageStorage, alice: User
+) -> None:
+    image, *_ = await stored_images(generation, db, storage, alice)
+
+    first = await generation.image(image.id, size=ImageSize.THUMBNAIL, valid_for_seconds=60)
+
+    assert first is not None
+    assert first.content is not None
+    assert (first.content_type, size_of(first.content)) == (RENDITION_TYPE, ("WEBP", (291, 384)))
+    assert db.tables.images[image.id].renditions == {ImageSize.THUMBNAIL}
+    key = rendition_key(image.storage_key, ImageSize.THUMBNAIL)
+    assert storage.saved[key] == (first.content, RENDITION_TYPE)
+    commits = db.commits
+    again = await generation.image(image.id, size=ImageSize.THUMBNAIL, valid_for_seconds=60)
+    assert again == first
+    assert db.commits == commits
+
+
+def on_store(
+    uow: FakeUnitOfWorkFactory, replicate: FakeReplicate, store: FakeImageStorage
+) -> GenerationService:
+    """A GenerationService on `store`."""
+    return GenerationService(
+        uow,
+        replicate,
+        EventHub(),
+        StyleCatalogue.load(),
+        store,
+        FakeOutputFetcher(),
+        GenerationConfig(),
+    )
+
+
+async def test_a_stores_own_url_is_given_for_a_made_rendition(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    bucket = BucketStorage()
+    generation = on_store(uow, replicate, bucket)
+    image, *_ = await stored_images(generation, db, bucket, alice)
+    await generation.make_renditions(image.generation_id)
+
+    delivery = await generation.image(image.id, size=ImageSize.PREVIEW, valid_for_seconds=90)
+
+    key = rendition_key(image.storage_key, ImageSize.PREVIEW)
+    assert delivery is not None
+    assert (delivery.content_type, delivery.redirect_to, delivery.content) == (
+        RENDITION_TYPE,
+        f"https://bucket.test/{key}?expires-in=90",
+        None,
+    )
+
+
+async def test_an_undecodable_original_is_served_as_it_is_and_fails_nothing(
+    generation: GenerationService, db: FakeDatabase, storage: FakeImageStorage, alice: User
+) -> None:
+    image, *_ = await stored_images(generation, db, storage, alice, decodable=False)
+    before, saved = db.snapshot(), dict(storage.saved)
+
+    await generation.make_renditions(image.generation_id)
+    delivery = await generation.image(image.id, size=ImageSize.PREVIEW, valid_for_seconds=60)
+
+    assert delivery is not None
+    assert (delivery.content, delivery.content_type) == (saved[image.storage_key][0], "image/png")
+    assert (db.tables, storage.saved) == (before, saved)
+    assert db.tables.generations[image.generation_id].status is GenerationStatus.SUCCEEDED
+
+
+async def test_a_store_failing_while_rendering_raises_for_a_retry_and_keeps_the_generation(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    failing = FailingRenditionStorage()
+    generation = on_store(uow, replicate, failing)
+    image, *_ = await stored_images(generation, db, failing, alice)
+    before = db.snapshot()
+
+    with pytest.raises(StorageUnavailable):
+        await generation.make_renditions(image.generation_id)
+
+    assert db.tables == before
+    assert db.tables.generations[image.generation_id].status is GenerationStatus.SUCCEEDED
+
+
+async def test_a_rendition_made_on_request_is_served_even_when_it_cannot_be_kept(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase, replicate: FakeReplicate, alice: User
+) -> None:
+    failing = FailingRenditionStorage()
+    generation = on_store(uow, replicate, failing)
+    image, *_ = await stored_images(generation, db, failing, alice)
+    before = db.snapshot()
+
+    delivery = await generation.image(image.id, size=ImageSize.THUMBNAIL, valid_for_seconds=60)
+
+    assert delivery is not None
+    assert delivery.content is not None
+    assert (delivery.content_type, size_of(delivery.content)) == (
+        RENDITION_TYPE,
+        ("WEBP", (291, 384)),
+    )
+    assert db.tables == before
+
+
+async def test_an_unknown_image_is_delivered_in_no_size(generation: GenerationService) -> None:
+    for size in ImageSize:
+        assert await generation.image("no-such-image", size=size, valid_for_seconds=60) is None
