@@ -21,13 +21,17 @@ RUN /opt/sselfie/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/sselfie/bin/pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim AS runtime
-RUN useradd --create-home --uid 10001 sselfie
+RUN useradd --create-home --uid 10001 sselfie \
+ && install --directory --owner=sselfie --group=sselfie /home/sselfie/data
 COPY --from=build /opt/sselfie /opt/sselfie
 ENV PATH="/opt/sselfie/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     SSELFIE_ENV=production \
     SSELFIE_DATA_DIR=/home/sselfie/data \
     PORT=8000
+# The data directory: the images, when STORAGE_URL is unset (without a volume kept across
+# restarts they are lost; several replicas need STORAGE_URL, a bucket they share).
+VOLUME ["/home/sselfie/data"]
 USER sselfie
 WORKDIR /home/sselfie
 EXPOSE 8000

@@ -23,6 +23,14 @@ def machine() -> str:
     )
 
 
+def worker_counts(text: str) -> list[int]:
+    """`--workers 1,2`: the `sselfie serve --workers` counts to run with, in order."""
+    counts = [int(part) for part in text.split(",") if part.strip()]
+    if not counts or min(counts) < 1:
+        raise ValueError(f"not a list of positive counts: {text!r}")
+    return counts
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     if not ordered:

@@ -21,6 +21,8 @@ from joserfc.jwk import OctKey
 
 STARTUP_TIMEOUT_SECONDS = 60
 READY_LINE = "Uvicorn running on"  # printed once the socket listens
+# Printed by each serving process once ready; `--workers N` prints READY_LINE before they are.
+STARTED_LINE = "Application startup complete."
 # Benchmarks start the server with it as AUTH_JWT_SECRET and sign their users' tokens with it.
 TOKEN_SECRET = "a-benchmark-signing-secret-that-is-long-enough"  # noqa: S105
 _SETTINGS_OF_THIS_SHELL = {
@@ -31,6 +33,14 @@ _SETTINGS_OF_THIS_SHELL = {
     "SSELFIE_ENV",
     "PUBLIC_BASE_URL",
     "CORS_ALLOWED_ORIGINS",
+    "STORAGE_URL",
+    "STORAGE_PUBLIC_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
 }
 
 
@@ -76,9 +86,11 @@ def started(
     port: int,
     *,
     ready_line: str = READY_LINE,
+    ready_count: int = 1,
     grace_seconds: float = 30,
 ) -> Iterator[Server]:
-    """`python -m <command>` listening on `port` once it prints `ready_line`; stopped after."""
+    """`python -m <command>` listening on `port` once it printed `ready_line` `ready_count`
+    times; stopped after."""
     process = subprocess.Popen(  # noqa: S603 (our own command)
         [sys.executable, "-m", *command],
         env=env,
@@ -88,7 +100,9 @@ def started(
     )
     output: list[str] = []
     ready = threading.Event()
-    threading.Thread(target=_pump, args=(process, output, ready, ready_line), daemon=True).start()
+    threading.Thread(
+        target=_pump, args=(process, output, ready, ready_line, ready_count), daemon=True
+    ).start()
     try:
         if not ready.wait(STARTUP_TIMEOUT_SECONDS) or process.poll() is not None:
             raise RuntimeError(f"{command[0]} did not start:\n" + "".join(output))
@@ -109,20 +123,37 @@ def stop(process: "subprocess.Popen[Any]", *, grace_seconds: float = 30) -> None
 
 
 def _pump(
-    process: "subprocess.Popen[str]", output: list[str], ready: threading.Event, line: str
+    process: "subprocess.Popen[str]",
+    output: list[str],
+    ready: threading.Event,
+    line: str,
+    count: int,
 ) -> None:
     if process.stdout is None:
         return
+    seen = 0
     for text in process.stdout:
         output.append(text)
-        if line in text:
+        seen += line in text
+        if seen >= count:
             ready.set()
     ready.set()
 
 
 @contextmanager
-def sselfie_server(env: dict[str, str], *, port: int | None = None) -> Iterator[Server]:
-    """A real `sselfie serve` on `port` (a free one if not given)."""
+def sselfie_server(
+    env: dict[str, str], *, port: int | None = None, workers: int = 1, task_worker: bool = True
+) -> Iterator[Server]:
+    """A real `sselfie serve --workers N` on `port` (a free one if not given), every
+    process ready."""
     port = port or free_port()
-    with started(["server.cli", "serve", "--port", str(port)], env, port) as server:
+    command = ["server.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    command += [] if task_worker else ["--no-worker"]
+    line, count = ready_when_serving(workers)
+    with started(command, env, port, ready_line=line, ready_count=count) as server:
         yield server
+
+
+def ready_when_serving(workers: int) -> tuple[str, int]:
+    """What `sselfie serve --workers N` prints, and how often, once every process serves."""
+    return (READY_LINE, 1) if workers == 1 else (STARTED_LINE, workers)

@@ -2,9 +2,11 @@
 
 Measures the sustained rate of accepted webhooks, with every job's final state
 checked, and the latency from a webhook's acceptance to its subscriber's update,
-with one open subscription per training. Only loopback addresses are used.
+with one open subscription per training. Runs once per `--workers` count (server
+processes on the one port, each run on a fresh database), one after the other. Only
+loopback addresses are used.
 
-    python -m bench.webhooks [--trainings 1000] [--steps 5] [--concurrency 64]
+    python -m bench.webhooks [--trainings 1000] [--steps 5] [--concurrency 64] [--workers 1,2]
 """
 
 import argparse
@@ -22,7 +24,7 @@ import aiohttp
 import asyncpg
 import websockets
 
-from bench.common import fresh_database, machine, percentile, summary_ms
+from bench.common import fresh_database, machine, percentile, summary_ms, worker_counts
 from bench.servers import TOKEN_SECRET, free_port, sselfie_env, sselfie_server, token_for
 from domain.webhook_links import KEY_NAME, WebhookKind, WebhookLinks
 from persistence.database import asyncpg_dsn, create_engine
@@ -175,7 +177,26 @@ async def send_webhook(client: aiohttp.ClientSession, webhook: Webhook) -> None:
     webhook.training.accepted_at[webhook.progress] = time.perf_counter()
 
 
-async def run(trainings_count: int, steps: int, concurrency: int) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    throughput: float
+    latencies: list[float]
+
+
+async def run(trainings_count: int, steps: int, concurrency: int, workers: list[int]) -> None:
+    outcomes = {}
+    for count in workers:
+        print(f"== sselfie serve --workers {count}")
+        outcomes[count] = await run_once(trainings_count, steps, concurrency, count)
+    print(f"machine: {machine()}")
+    for count, outcome in outcomes.items():
+        print(
+            f"--workers {count}: {outcome.throughput:.0f} webhooks/s; accepted -> notified "
+            f"{summary_ms(outcome.latencies)}"
+        )
+
+
+async def run_once(trainings_count: int, steps: int, concurrency: int, workers: int) -> Outcome:
     secret = new_webhook_secret()
     async with fresh_database() as database_url:
         trainings = await seed(database_url, trainings_count)
@@ -192,10 +213,11 @@ async def run(trainings_count: int, steps: int, concurrency: int) -> None:
             PUBLIC_BASE_URL=origin,
             WEBHOOK_SILENCE_SECONDS="3600",
         )
-        with sselfie_server(env, port=port):
+        with sselfie_server(env, port=port, workers=workers):
             links = await webhook_links(database_url, origin)
-            await measure(origin, trainings, steps, concurrency, secret, links)
+            outcome = await measure(origin, trainings, steps, concurrency, secret, links)
         await check_final_state(database_url, trainings, steps)
+    return outcome
 
 
 async def measure(
@@ -205,7 +227,7 @@ async def measure(
     concurrency: int,
     secret: str,
     links: WebhookLinks,
-) -> None:
+) -> Outcome:
     ws_url = origin.replace("http://", "ws://") + "/graphql"
     opened = [asyncio.Event() for _ in trainings]
     followers = [
@@ -251,6 +273,7 @@ async def measure(
         f"accepted -> subscriber notified: {summary_ms(latencies)} "
         f"(p99 {percentile(latencies, 0.99) * 1000:.1f} ms)"
     )
+    return Outcome(sent / elapsed, latencies)
 
 
 async def check_final_state(database_url: str, trainings: list[Training], steps: int) -> None:
@@ -271,8 +294,11 @@ def main() -> None:
     parser.add_argument("--trainings", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--workers", type=worker_counts, default=[1, 2], help="server processes, e.g. 1,2"
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.trainings, args.steps, args.concurrency))
+    asyncio.run(run(args.trainings, args.steps, args.concurrency, args.workers))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ASGI application."""
+"""The ASGI application, and the factories `sselfie serve --workers N`'s processes build it with."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,10 +15,11 @@ from server.graphiql import graphiql_routes
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.images import serve_image
+from server.logging_setup import configure_logging
 from server.runtime import open_runtime
 from server.upload_auth import UploadSignInMiddleware
 from server.webhooks import replicate_webhook
-from settings import Settings
+from settings import Settings, load_settings
 
 
 def create_app(
@@ -62,4 +63,26 @@ def create_app(
             Middleware(UploadSignInMiddleware),
         ],
         lifespan=lifespan,
+    )
+
+
+def app_serving_tasks() -> Starlette:
+    """The app of one of `sselfie serve --workers N`'s processes, running background tasks too."""
+    return _app_of_a_worker_process(run_worker=True)
+
+
+def app_serving_no_tasks() -> Starlette:
+    """The app of one of `sselfie serve --workers N --no-worker`'s processes."""
+    return _app_of_a_worker_process(run_worker=False)
+
+
+def _app_of_a_worker_process(*, run_worker: bool) -> Starlette:
+    # The parent checked the settings, set DATABASE_URL (to the embedded server it started,
+    # if it did) and migrated the database before starting this process.
+    configure_logging()
+    settings = load_settings()
+    if settings.database_url is None:
+        raise RuntimeError("started without DATABASE_URL: `sselfie serve --workers N` sets it")
+    return create_app(
+        settings, settings.database_url, migrate_on_start=False, run_worker=run_worker
     )

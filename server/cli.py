@@ -6,17 +6,23 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from identity import AuthConfigurationError, issue_token
 from identity.setup import check_sign_in_settings, signing_secret
 from persistence import migrate
 from persistence.database import create_engine
 from persistence.embedded import EmbeddedPostgres, EmbeddedPostgresMissing
+from server.logging_setup import configure_logging
 from settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 log = logging.getLogger("sselfie")
 # Printed once `sselfie worker` runs.
@@ -37,8 +43,6 @@ def _database_url(settings: Settings) -> str:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     from server.app import create_app
 
     # Checked before the database or anything else starts.
@@ -47,17 +51,52 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log.error("%s", problem)
         return 2
     check_sign_in_settings(settings)
-    app = create_app(settings, _database_url(settings), run_worker=not args.no_worker)
+    _check_storage(settings)
+    database_url = _database_url(settings)
+    workers: int = args.workers if args.workers is not None else settings.web_concurrency
+    if workers == 1:
+        app = create_app(settings, database_url, run_worker=not args.no_worker)
+        _run_uvicorn(app, settings, args)
+        return 0
+    # Once, here, rather than by every process under the migration lock at startup.
+    asyncio.run(_with_engine(database_url, migrate.upgrade))
+    # Each process builds its app from the environment; the database's URL (the embedded
+    # server's, started once here) reaches them in it.
+    os.environ["DATABASE_URL"] = database_url
+    log.info("starting %d worker processes on one port", workers)
+    factory = (
+        "server.app:app_serving_no_tasks" if args.no_worker else "server.app:app_serving_tasks"
+    )
+    _run_uvicorn(factory, settings, args, workers=workers)
+    return 0
+
+
+def _run_uvicorn(
+    app: "Starlette | str", settings: Settings, args: argparse.Namespace, workers: int = 1
+) -> None:
+    import uvicorn
+
     uvicorn.run(
         app,
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
+        factory=isinstance(app, str),
+        workers=workers,
         log_config=None,
         proxy_headers=True,
         access_log=False,
         ws="websockets-sansio",
     )
-    return 0
+
+
+def _check_storage(settings: Settings) -> None:
+    """A bucket that takes no write refuses the start in one line, before the database."""
+    from server.runtime import StorageUnusable, check_storage, image_storage
+
+    try:
+        asyncio.run(check_storage(settings, image_storage(settings)))
+    except StorageUnusable as error:
+        raise _Refused(str(error)) from None
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -68,6 +107,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         for problem in problems:
             log.error("%s", problem)
         return 2
+    _check_storage(settings)
     database_url = _database_url(settings)
 
     async def run() -> None:
@@ -85,19 +125,23 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    async def run() -> None:
-        engine = create_engine(_database_url(settings), pool_size=1)
-        try:
-            if args.downgrade:
-                await migrate.downgrade(engine, args.downgrade)
-            else:
-                await migrate.upgrade(engine, args.revision)
-            log.info("database at revision %s", await migrate.current_revision(engine))
-        finally:
-            await engine.dispose()
+    async def run(engine: AsyncEngine) -> None:
+        if args.downgrade:
+            await migrate.downgrade(engine, args.downgrade)
+        else:
+            await migrate.upgrade(engine, args.revision)
+        log.info("database at revision %s", await migrate.current_revision(engine))
 
-    asyncio.run(run())
+    asyncio.run(_with_engine(_database_url(settings), run))
     return 0
+
+
+async def _with_engine(database_url: str, use: Callable[[AsyncEngine], Awaitable[None]]) -> None:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        await use(engine)
+    finally:
+        await engine.dispose()
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,6 +176,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="default: $HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: $PORT or 8000")
     serve.add_argument(
+        "--workers",
+        type=_positive,
+        help="processes serving HTTP on the one port, each running background tasks too "
+        "unless --no-worker (default: $WEB_CONCURRENCY or 1)",
+    )
+    serve.add_argument(
         "--no-worker",
         action="store_true",
         help="run no background tasks here (`sselfie worker` processes run them)",
@@ -159,16 +209,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return number
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         settings = load_settings()
     except ValidationError as error:
         for problem in error.errors():
-            log.error("%s", problem["msg"])
+            named = ".".join(str(part) for part in problem["loc"])
+            log.error("%s", f"{named}: {problem['msg']}" if named else problem["msg"])
         return 2
     try:
         result: int = args.run(settings, args)

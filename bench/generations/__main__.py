@@ -13,7 +13,7 @@ import aiohttp
 import uvloop
 
 from bench import generations
-from bench.common import fresh_database, machine
+from bench.common import fresh_database, machine, worker_counts
 from bench.generations import PAGE_SIZE
 from bench.generations.baseline import baseline_server, wait_until_ready
 from bench.generations.driver import (
@@ -47,31 +47,37 @@ async def run(options: Options) -> None:
             f"{sizes.big_images} images ({seeded.generations} generations, {seeded.images} "
             f"images in {seeded.seconds:.1f} s, then ANALYZE)"
         )
-        data_dir = tempfile.TemporaryDirectory(prefix="sselfie-bench-data-")
-        port = free_port()
-        origin = f"http://127.0.0.1:{port}"
-        env = sselfie_env(
-            Path(data_dir.name),
-            DATABASE_URL=database_url,
-            AUTH_JWT_SECRET=TOKEN_SECRET,
-            REPLICATE_API_TOKEN="unused-by-this-benchmark",  # noqa: S106
-            REPLICATE_API_BASE_URL="http://127.0.0.1:9/v1",
-            REPLICATE_WEBHOOK_SECRET="whsec_" + secrets.token_urlsafe(24),
-            PUBLIC_BASE_URL=origin,
-        )
-        with data_dir, sselfie_server(env, port=port) as server:
-            # The server made the image URL secret at start; the floor reads the same one.
-            baseline_port = free_port()
-            with baseline_server(database_url, baseline_port, origin) as baseline:
-                await wait_until_ready(f"http://127.0.0.1:{baseline_port}/ready", baseline)
-                await measure(
-                    options,
-                    seeded,
-                    origin,
-                    f"http://127.0.0.1:{baseline_port}",
-                    server.pid,
-                    baseline.pid,
-                )
+        for workers in options.workers:
+            print(f"== sselfie serve --workers {workers} (same database)")
+            await run_with(options, seeded, database_url, workers)
+
+
+async def run_with(options: Options, seeded: Seeded, database_url: str, workers: int) -> None:
+    data_dir = tempfile.TemporaryDirectory(prefix="sselfie-bench-data-")
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    env = sselfie_env(
+        Path(data_dir.name),
+        DATABASE_URL=database_url,
+        AUTH_JWT_SECRET=TOKEN_SECRET,
+        REPLICATE_API_TOKEN="unused-by-this-benchmark",  # noqa: S106
+        REPLICATE_API_BASE_URL="http://127.0.0.1:9/v1",
+        REPLICATE_WEBHOOK_SECRET="whsec_" + secrets.token_urlsafe(24),
+        PUBLIC_BASE_URL=origin,
+    )
+    with data_dir, sselfie_server(env, port=port, workers=workers) as server:
+        # The server made the image URL secret at start; the floor reads the same one.
+        baseline_port = free_port()
+        with baseline_server(database_url, baseline_port, origin) as baseline:
+            await wait_until_ready(f"http://127.0.0.1:{baseline_port}/ready", baseline)
+            await measure(
+                options,
+                seeded,
+                origin,
+                f"http://127.0.0.1:{baseline_port}",
+                server.pid,
+                baseline.pid,
+            )
 
 
 async def measure(
@@ -203,6 +209,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sequential", type=int, default=300, help="requests per user")
     parser.add_argument("--profile", metavar="FILE", help="py-spy raw profile of extra load")
+    parser.add_argument(
+        "--workers",
+        type=worker_counts,
+        default=[1, 2],
+        help="server processes, one measurement each on the same data, e.g. 1,2",
+    )
     args = parser.parse_args()
     if args.generations < PAGE_SIZE or args.big_generations < PAGE_SIZE or args.users < 1:
         parser.error(f"every user needs at least {PAGE_SIZE} generations")
@@ -213,6 +225,7 @@ def main() -> None:
         args.rounds,
         args.sequential,
         args.profile,
+        args.workers,
     )
     uvloop.run(run(options))
 

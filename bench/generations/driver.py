@@ -30,6 +30,7 @@ class Options:
     rounds: int
     sequential: int
     profile: str | None
+    workers: list[int]  # `sselfie serve --workers` counts, measured one after the other
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Target:
     name: str
     url: str
     headers: dict[str, dict[str, str]]  # by user id
-    pid: int  # the serving process, whose CPU time is counted
+    pid: int  # the server: its CPU time and its children's (`--workers N`) are counted
     body: bytes = field(default=json.dumps({"query": QUERY}).encode())
 
 
@@ -66,7 +67,24 @@ class Phase:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    """User + system CPU time so far of a process and its children (Linux /proc; 0
+    elsewhere)."""
+    return sum(_own_cpu_seconds(each) for each in [pid, *_children(pid)])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _own_cpu_seconds(pid: int) -> float:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -171,6 +189,7 @@ async def profile(pid: int, output: str, seconds: float) -> "asyncio.subprocess.
     return await asyncio.create_subprocess_exec(
         str(py_spy),
         "record",
+        "--subprocesses",
         "-p",
         str(pid),
         "-d",
