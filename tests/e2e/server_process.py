@@ -36,23 +36,12 @@ __all__ = [
 ]
 
 E2E_STORAGE = "E2E_STORAGE"
-# Image storage settings a developer's shell may hold: a test server gets only its own.
-_STORAGE_SETTINGS = (
-    "STORAGE_URL",
-    "STORAGE_PUBLIC_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-)
 
 
 def sselfie_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """This shell's environment but for its sselfie settings, with the caller's own (and
     the E2E_STORAGE bucket, given a DATABASE_URL)."""
     env = local_sselfie_env(data_dir)
-    for name in _STORAGE_SETTINGS:
-        env.pop(name, None)
     if "DATABASE_URL" in extra:
         env.update(storage_env(extra["DATABASE_URL"]))
     env.update(extra)

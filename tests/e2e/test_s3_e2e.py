@@ -8,28 +8,19 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.e2e.journeys import trained_and_generating
 from tests.e2e.server_process import free_port, run_sselfie, sselfie_env, sselfie_server, studio_env
 from tests.fake_replicate import FakeReplicate
-from tests.integration.api import Api, token_for
-from tests.integration.studio import GENERATE_MAYA, GENERATION_UPDATED, START_TRAINING
+from tests.integration.api import token_for
+from tests.integration.studio import GENERATION_UPDATED
 from tests.integration.ws import subscribe
 from tests.s3 import MotoS3
-from tests.selfies import make_selfies
 
 
 async def generated_images(base_url: str, fake: FakeReplicate) -> list[str]:
     """alice's model trained and a Maya generation run to its end through `base_url`: the
     paths (and signed queries) of its images."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        api = Api(client)
-        files = [(f"{i}.jpg", image) for i, image in enumerate(make_selfies(10))]
-        await api.upload(START_TRAINING, files, token=token_for("alice"))
-        await fake.play(fake.trainings[-1].id)
-        await fake.settle()
-        body = await api.graphql(
-            GENERATE_MAYA, token=token_for("alice"), variables={"prompt": "two replicas"}
-        )
-    generation_id = body["data"]["generateMaya"]["generation"]["id"]
+    generation_id = await trained_and_generating(base_url, fake, "two replicas")
     async with subscribe(
         base_url, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
     ) as subscription:

@@ -5,25 +5,16 @@ from pathlib import Path
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.e2e.journeys import start_training
 from tests.e2e.server_process import free_port, sselfie_server, stored_originals, studio_env
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.studio import (
     GENERATE_MAYA,
     GENERATION_UPDATED,
-    START_TRAINING,
     TRAINING_PROGRESS,
 )
 from tests.integration.ws import subscribe
-from tests.selfies import make_selfies
-
-
-async def start_training(base_url: str) -> str:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        files = [(f"{i}.jpg", image) for i, image in enumerate(make_selfies(10))]
-        body = await Api(client).upload(START_TRAINING, files, token=token_for("alice"))
-    job_id: str = body["data"]["startTraining"]["trainingJob"]["id"]
-    return job_id
 
 
 async def test_a_training_survives_its_server_being_killed(

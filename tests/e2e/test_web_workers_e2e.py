@@ -15,8 +15,8 @@ from persistence import migrate
 from persistence.database import create_engine
 from tests import postgres
 from tests.e2e import processes as proc
+from tests.e2e.journeys import start_training
 from tests.e2e.server_process import ServerProcess, free_port, run_sselfie, sselfie_env, studio_env
-from tests.e2e.test_training_e2e import start_training
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import token_for
 from tests.integration.studio import TRAINING_PROGRESS

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.e2e.journeys import trained_and_generating
 from tests.e2e.server_process import (
     free_port,
     sselfie_server,
@@ -17,7 +18,6 @@ from tests.e2e.server_process import (
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.studio import (
-    GENERATE_MAYA,
     GENERATION_UPDATED,
     START_TRAINING,
     TRAINING_PROGRESS,
@@ -51,21 +51,6 @@ def worker_env(
     )
 
 
-async def trained_and_generating(base_url: str, fake: FakeReplicate) -> str:
-    """alice's model trained, and a Maya generation started: its id."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        api = Api(client)
-        files = [(f"{i}.jpg", image) for i, image in enumerate(make_selfies(10))]
-        await api.upload(START_TRAINING, files, token=token_for("alice"))
-        await fake.play(fake.trainings[-1].id)
-        await fake.settle()
-        body = await api.graphql(
-            GENERATE_MAYA, token=token_for("alice"), variables={"prompt": "on a boat"}
-        )
-    generation_id: str = body["data"]["generateMaya"]["generation"]["id"]
-    return generation_id
-
-
 def downloads(fake: FakeReplicate) -> int:
     return len(fake.calls("GET", "/delivery/"))
 
@@ -77,7 +62,7 @@ async def test_a_download_waits_for_a_worker_and_survives_the_worker_being_kille
     env = worker_env(database_url, tmp_path, fake, f"http://127.0.0.1:{port}")
 
     with sselfie_server(env, port=port, worker=False) as web:
-        generation_id = await trained_and_generating(web.base_url, fake)
+        generation_id = await trained_and_generating(web.base_url, fake, "on a boat")
         async with subscribe(
             web.base_url, token_for("alice"), GENERATION_UPDATED, {"id": generation_id}
         ) as subscription:
