@@ -2,13 +2,9 @@
 
 from collections.abc import Sequence
 
-from domain.generation.models import GeneratedImage, Generation
+from domain.generation.models import Generation
 from request_context.context import Info
-from resolvers.views import ShownGeneration, ShownImage
-
-
-def shown_image(info: Info, image: GeneratedImage) -> ShownImage:
-    return ShownImage(image)
+from resolvers.views import ShownGeneration
 
 
 async def with_images(info: Info, generations: Sequence[Generation]) -> list[ShownGeneration]:
@@ -21,6 +17,6 @@ async def with_images(info: Info, generations: Sequence[Generation]) -> list[Sho
         [generation.id for generation in generations]
     )
     return [
-        ShownGeneration(generation, [shown_image(info, image) for image in images])
+        ShownGeneration(generation, list(images))
         for generation, images in zip(generations, batches, strict=True)
     ]

@@ -7,18 +7,19 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from domain.errors import BadUserInput
+from domain.generation.models import GeneratedImage
 from domain.training.models import TrainingJob
 from domain.users.models import User, UserModel
 from request_context.context import Info
-from resolvers.generation_nodes import shown_image, with_images
+from resolvers.generation_nodes import with_images
 from resolvers.global_ids import decode_global_id
-from resolvers.views import ShownGeneration, ShownImage
+from resolvers.views import ShownGeneration
 
 MAX_NODES = 100
 _USER_ID = re.compile(r"[a-z0-9]{1,32}")
 
 # What a global ID can name.
-NodeObject = User | UserModel | TrainingJob | ShownGeneration | ShownImage
+NodeObject = User | UserModel | TrainingJob | ShownGeneration | GeneratedImage
 
 
 async def _user(info: Info, local_id: str) -> NodeObject | None:
@@ -43,8 +44,7 @@ async def _generation(info: Info, local_id: str) -> NodeObject | None:
 
 
 async def _generated_image(info: Info, local_id: str) -> NodeObject | None:
-    image = await info.context.loaders.image.load(local_id)
-    return shown_image(info, image) if image else None
+    return await info.context.loaders.image.load(local_id)
 
 
 def _is_uuid(local_id: str) -> bool:

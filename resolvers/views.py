@@ -1,5 +1,5 @@
-"""What resolvers hand the schema besides plain domain objects: an image as shown (its
-URLs are made per requested size), a generation with its images, a page of a connection."""
+"""What resolvers hand the schema besides plain domain objects: a generation with its
+images, a page of a connection."""
 
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -10,14 +10,9 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class ShownImage:
-    image: GeneratedImage
-
-
-@dataclass(frozen=True)
 class ShownGeneration:
     generation: Generation
-    images: list[ShownImage]
+    images: list[GeneratedImage]
 
 
 @dataclass(frozen=True)

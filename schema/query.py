@@ -1,5 +1,6 @@
 import strawberry
 
+from domain.generation.models import GeneratedImage as DomainGeneratedImage
 from domain.training.models import TrainingJob as DomainTrainingJob
 from domain.users.models import User as DomainUser
 from domain.users.models import UserModel as DomainUserModel
@@ -7,7 +8,7 @@ from request_context.context import Info
 from resolvers.me import me
 from resolvers.node import NodeObject, node, nodes
 from resolvers.photoshoot_styles import photoshoot_styles
-from resolvers.views import ShownGeneration, ShownImage
+from resolvers.views import ShownGeneration
 from schema.node import Node
 from schema.types.generation import GeneratedImage, Generation
 from schema.types.photoshoot_style import PhotoshootStyle
@@ -25,7 +26,7 @@ def _as_node(found: NodeObject | None) -> Node | None:
             return TrainingJob.from_domain(found)
         case ShownGeneration():
             return Generation.from_domain(found)
-        case ShownImage():
+        case DomainGeneratedImage():
             return GeneratedImage.from_domain(found)
     return None
 

@@ -5,12 +5,13 @@ from typing import Self
 
 import strawberry
 
+from domain.generation.models import GeneratedImage as DomainGeneratedImage
 from domain.generation.parameters import GenerationParameters as DomainParameters
 from request_context.context import Info
 from resolvers.generated_image import image_generation, image_url
 from resolvers.generation import generation_style
 from resolvers.global_ids import encode_global_id
-from resolvers.views import ShownGeneration, ShownImage
+from resolvers.views import ShownGeneration
 from schema.enums import GenerationSource, GenerationStatus, ImageSize
 from schema.node import Node
 from schema.types.photoshoot_style import PhotoshootStyle
@@ -57,8 +58,7 @@ class GeneratedImage(Node):
     )
 
     @classmethod
-    def from_domain(cls, shown: ShownImage) -> Self:
-        image = shown.image
+    def from_domain(cls, image: DomainGeneratedImage) -> Self:
         return cls(
             id=encode_global_id("GeneratedImage", image.id),
             generation_id=image.generation_id,
