@@ -77,6 +77,24 @@ class FileUpload:
     content_type: str
 
 
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file on the provider's file store: its id (to delete it) and its `urls.get`
+    (a training's input)."""
+
+    id: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFile:
+    """A file as the provider lists it."""
+
+    id: str
+    name: str
+    created_at: datetime | None
+
+
 class UnconfirmedReport(Exception):
     """A report for a job with no upstream id yet, which the provider does not confirm
     as that job's: it is not adopted."""
@@ -95,8 +113,17 @@ class Replicate(Protocol):
         """Creates a private model; False when the name is taken (409)."""
         ...
 
-    async def upload_file(self, upload: FileUpload) -> str:
-        """The file's `urls.get`, to pass as a training's input."""
+    async def upload_file(self, upload: FileUpload) -> UploadedFile:
+        """The file's id and `urls.get` (to pass as a training's input)."""
+        ...
+
+    async def delete_file(self, file_id: str) -> None:
+        """Deletes an uploaded file; an unknown file (404) counts as deleted."""
+        ...
+
+    async def list_files(self, *, max_pages: int = 10) -> list[UpstreamFile]:
+        """Files on the provider's store, newest first, over at most `max_pages` pages
+        (GET /v1/files)."""
         ...
 
     async def create_training(
@@ -124,6 +151,21 @@ class Replicate(Protocol):
         self, owner: str, name: str, version_id: str
     ) -> dict[str, Any] | None:
         """`openapi_schema.components.schemas.Input.properties`, or None (unknown version)."""
+        ...
+
+    async def list_model_versions(self, owner: str, name: str) -> list[str] | None:
+        """The ids of every version of the model (all pages of
+        GET /v1/models/{owner}/{name}/versions); None when the model does not exist."""
+        ...
+
+    async def delete_model_version(self, owner: str, name: str, version_id: str) -> None:
+        """Deletes the version and its predictions; an unknown version (404) counts as
+        deleted."""
+        ...
+
+    async def delete_model(self, owner: str, name: str) -> None:
+        """Deletes the model, which the provider refuses (UpstreamRejected) while it has
+        versions; an unknown model (404) counts as deleted."""
         ...
 
     async def webhook_secret(self) -> str: ...

@@ -1,13 +1,15 @@
 """Replicate's HTTP API (the `domain.upstream.Replicate` port) over one shared httpx client.
 
-Retry policy. A GET is retried on 429, 5xx, any transport error or timeout. A POST is
-retried only when it surely did not arrive (connection refused or timed out, no pooled
-connection, or a 429): Replicate has no idempotency key, so re-sending a POST that may
-have arrived could start a second, billed training or prediction. After an ambiguous
-POST failure (read/write timeout, broken connection, 5xx) `UpstreamUnavailable` is
-raised at once with `may_have_arrived=True`: the caller must find out what happened.
+Retry policy. A GET or a DELETE (both idempotent) is retried on 429, 5xx, any transport
+error or timeout; a DELETE answered 404 finds nothing left to delete and counts as done.
+A POST is retried only when it surely did not arrive (connection refused or timed out,
+no pooled connection, or a 429): Replicate has no idempotency key, so re-sending a POST
+that may have arrived could start a second, billed training or prediction. After an
+ambiguous POST failure (read/write timeout, broken connection, 5xx) `UpstreamUnavailable`
+is raised at once with `may_have_arrived=True`: the caller must find out what happened.
 Waits follow `Retry-After` (seconds) when given, else exponential backoff with jitter,
-both capped at `max_retry_after_seconds`.
+both capped at `max_retry_after_seconds`. Retries exhausted: `UpstreamUnavailable`
+(`may_have_arrived=False`); any other 4xx: `UpstreamRejected` with the provider's detail.
 """
 
 import asyncio
@@ -21,14 +23,25 @@ from urllib.parse import quote
 import httpx
 
 from domain.errors import NotConfigured, UpstreamRejected, UpstreamUnavailable
-from domain.upstream import FileUpload, UpstreamPrediction, UpstreamTraining
-from replicate_client.parsing import prediction_from_json, training_from_json
+from domain.upstream import (
+    FileUpload,
+    UploadedFile,
+    UpstreamFile,
+    UpstreamPrediction,
+    UpstreamTraining,
+)
+from replicate_client.parsing import (
+    file_from_json,
+    prediction_from_json,
+    training_from_json,
+    version_id_from_json,
+)
 
 logger = logging.getLogger(__name__)
 
-Method = Literal["GET", "POST"]
+Method = Literal["GET", "POST", "DELETE"]
 T = TypeVar("T")
-_Listed = TypeVar("_Listed", UpstreamTraining, UpstreamPrediction)
+_Listed = TypeVar("_Listed", UpstreamTraining, UpstreamPrediction, UpstreamFile)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 UPLOAD_TIMEOUT = httpx.Timeout(120.0, connect=5.0)
@@ -38,6 +51,9 @@ _NEVER_ARRIVED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _THROTTLED = 429
 _MAX_DETAIL_CHARS = 300
 _JITTER_FRACTION = 0.1
+# A model's versions are read to the last page, but no further than this (a safeguard
+# against a `next` that never ends): 10,000 versions at Replicate's 100 a page.
+_MAX_VERSION_PAGES = 100
 _random = random.SystemRandom()
 
 _NOT_CONFIGURED = (
@@ -97,10 +113,36 @@ class ReplicateClient:
             return None
         return _dig(body, "openapi_schema", "components", "schemas", "Input", "properties")
 
+    async def list_model_versions(self, owner: str, name: str) -> list[str] | None:
+        """The ids of every version of the model, following `next` to the last page;
+        None when the model does not exist."""
+        path = f"/models/{_seg(owner)}/{_seg(name)}/versions"
+        page = await self._get_json_or_none(path)
+        if page is None:
+            return None
+        version_ids = _page_results(page, version_id_from_json)
+        for _ in range(_MAX_VERSION_PAGES - 1):
+            target = self._next_page(page.get("next"))
+            if target is None:
+                break
+            page = await self._get_json(target)
+            version_ids.extend(_page_results(page, version_id_from_json))
+        return list(dict.fromkeys(version_ids))
+
+    async def delete_model_version(self, owner: str, name: str, version_id: str) -> None:
+        """Deletes the version and every prediction made with it; an unknown version
+        (404) counts as deleted."""
+        await self._delete(f"/models/{_seg(owner)}/{_seg(name)}/versions/{_seg(version_id)}")
+
+    async def delete_model(self, owner: str, name: str) -> None:
+        """Deletes the model; while it has versions the provider refuses (UpstreamRejected
+        with its reason). An unknown model (404) counts as deleted."""
+        await self._delete(f"/models/{_seg(owner)}/{_seg(name)}")
+
     # --- files --------------------------------------------------------------------
 
-    async def upload_file(self, upload: FileUpload) -> str:
-        """The file's `urls.get`, to pass as a training's input."""
+    async def upload_file(self, upload: FileUpload) -> UploadedFile:
+        """The file's id (to delete it) and `urls.get` (to pass as a training's input)."""
         response = await self._send(
             "POST",
             "/files",
@@ -108,10 +150,19 @@ class ReplicateClient:
             data={"filename": upload.filename, "type": upload.content_type},
             request_timeout=UPLOAD_TIMEOUT,
         )
-        url = _dig(self._json("POST", "/files", response), "urls").get("get")
-        if not isinstance(url, str) or not url:
+        body = self._json("POST", "/files", response)
+        file_id, url = body.get("id"), _dig(body, "urls").get("get")
+        if not isinstance(file_id, str) or not file_id or not isinstance(url, str) or not url:
             _unexpected_answer("POST", "/files")
-        return url
+        return UploadedFile(id=file_id, url=url)
+
+    async def delete_file(self, file_id: str) -> None:
+        """Deletes an uploaded file; an unknown file (404) counts as deleted."""
+        await self._delete(f"/files/{_seg(file_id)}")
+
+    async def list_files(self, *, max_pages: int = 10) -> list[UpstreamFile]:
+        """The account's files, newest first, following `next` up to `max_pages`."""
+        return await self._list("/files", file_from_json, max_pages, None)
 
     # --- trainings ----------------------------------------------------------------
 
@@ -205,6 +256,9 @@ class ReplicateClient:
                 break
             target = self._next_page(page.get("next"))
         return listed
+
+    async def _delete(self, path: str) -> None:
+        await self._send("DELETE", path, passthrough={404})
 
     async def _get_json(self, target: str) -> dict[str, Any]:
         return self._json("GET", target, await self._send("GET", target))
@@ -391,9 +445,7 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
 
 
-def _page_results(
-    page: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], _Listed]
-) -> list[_Listed]:
+def _page_results(page: Mapping[str, Any], parse: Callable[[Mapping[str, Any]], T]) -> list[T]:
     """The page's objects; an entry that cannot be parsed is skipped (and logged)."""
     results = page.get("results")
     parsed = []

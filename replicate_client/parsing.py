@@ -1,8 +1,9 @@
-"""Replicate's JSON objects (trainings, predictions) into the domain's dataclasses.
+"""Replicate's JSON objects (trainings, predictions, files, versions) into the domain's
+dataclasses.
 
 Tolerant of missing or null fields; strict only about what the domain cannot do
-without: an `id` and a known `status`. Error texts are cut to a bounded length here,
-the one place upstream reports enter the domain.
+without: an `id`, and a known `status` for a training or a prediction. Error texts are
+cut to a bounded length here, the one place upstream reports enter the domain.
 """
 
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.upstream import (
+    UpstreamFile,
     UpstreamPrediction,
     UpstreamStatus,
     UpstreamTraining,
@@ -60,6 +62,21 @@ def prediction_from_json(body: Mapping[str, Any]) -> UpstreamPrediction:
         started_at=_timestamp(body.get("started_at")),
         completed_at=_timestamp(body.get("completed_at")),
     )
+
+
+def file_from_json(body: Mapping[str, Any]) -> UpstreamFile:
+    """A file object (as GET /v1/files lists it); raises ValueError when it has no `id`."""
+    return UpstreamFile(
+        id=_required_id(body),
+        name=_string(body.get("name")) or "",
+        created_at=_timestamp(body.get("created_at")),
+    )
+
+
+def version_id_from_json(body: Mapping[str, Any]) -> str:
+    """A model version's id (as GET /v1/models/{owner}/{name}/versions lists it); raises
+    ValueError when it has none."""
+    return _required_id(body)
 
 
 def _required_id(body: Mapping[str, Any]) -> str:

@@ -64,6 +64,8 @@ class FakeReplicate(Lifecycle):
         self._change = asyncio.Event()
         self._outputs_open = asyncio.Event()
         self._outputs_open.set()
+        self._deletes_open = asyncio.Event()
+        self._deletes_open.set()
 
     # Serving
 
@@ -76,6 +78,7 @@ class FakeReplicate(Lifecycle):
     async def __aexit__(self, *_: object) -> None:
         self.stop_auto_play()
         self.release_outputs()
+        self.release_deletes()
         await self._webhooks.close()
         await self._server.stop()
 
@@ -111,6 +114,17 @@ class FakeReplicate(Lifecycle):
             and path_matches(request.path, path_prefix)
         ]
 
+    def deletes(self) -> list[str]:
+        """The paths of the DELETE requests that deleted something or found nothing to
+        delete (answered 2xx or 404), in order; refused and failed ones are left out."""
+        return [
+            request.path
+            for request in self.requests
+            if request.method.upper() == "DELETE"
+            and request.status is not None
+            and (200 <= request.status < 300 or request.status == 404)
+        ]
+
     def file_bytes(self, file_id_or_url: str) -> bytes:
         return self.files[file_id_or_url.rstrip("/").rsplit("/", 1)[-1]].content
 
@@ -134,13 +148,17 @@ class FakeReplicate(Lifecycle):
         *,
         process: bool = False,
         delay: float = 0.0,
+        detail: str | None = None,
     ) -> None:
         """The next `times` matching requests answer `status` (with `Retry-After`).
 
         `process=True` handles the request first (it "arrived"), then answers the error;
-        `delay` holds the answer that long (to make a client time out).
+        `delay` holds the answer that long (to make a client time out); `detail` is the
+        problem's `detail` (else a generic one).
         """
-        rule = FailureRule(method.upper(), path_prefix, status, times, retry_after, process, delay)
+        rule = FailureRule(
+            method.upper(), path_prefix, status, times, retry_after, process, delay, detail
+        )
         self._failures.append(rule)
 
     def clear_failures(self) -> None:
@@ -148,8 +166,12 @@ class FakeReplicate(Lifecycle):
         self._failures.clear()
 
     async def delete_model(self, full_name: str) -> None:
-        """Deletes the model; its name stays taken (creating it again answers 409)."""
+        """Deletes the model at once, with its versions and their predictions (as the API's
+        deletes, one by one, would); its name stays taken (creating it again answers 409)."""
+        for version in list(self.models[full_name].versions):
+            self.remove_version(version)
         del self.models[full_name]
+        self._changed()
 
     # Output files
 
@@ -164,6 +186,20 @@ class FakeReplicate(Lifecycle):
     async def _output_answered(self) -> None:
         self._changed()  # the request arrived: a test may wait for that
         await self._outputs_open.wait()
+
+    # Deletes
+
+    def hold_deletes(self) -> None:
+        """DELETE requests arrive (and are recorded) but are neither carried out nor
+        answered until `release_deletes` (a client may die meanwhile)."""
+        self._deletes_open.clear()
+
+    def release_deletes(self) -> None:
+        self._deletes_open.set()
+
+    async def _delete_answered(self) -> None:
+        self._changed()  # the request arrived: a test may wait for that
+        await self._deletes_open.wait()
 
     # Webhooks
 

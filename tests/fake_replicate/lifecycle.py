@@ -10,6 +10,7 @@ from tests.fake_replicate.store import Store
 
 DEFAULT_TRAINING_ERROR = "CUDA out of memory"
 DEFAULT_PREDICTION_ERROR = "NSFW content detected. Try running it again, or try a different prompt."
+DESTINATION_DELETED = "The destination model was deleted while the training ran"
 
 
 class Lifecycle(Store):
@@ -33,9 +34,15 @@ class Lifecycle(Store):
         self._notify(job, "logs")
 
     async def succeed(self, training_id: str) -> str:
-        """Finishes the training, registers its version on the destination; the version id."""
+        """Finishes the training, registers its version on the destination; the version id.
+
+        When the destination was deleted meanwhile, the training fails instead (ValueError).
+        """
         job = self._live(training_id, "training")
         self._begin(job)
+        if job.destination not in self.models:
+            self._complete(job, "failed", DESTINATION_DELETED)
+            raise ValueError(f"training {job.id} failed: {DESTINATION_DELETED}")
         total = self._total_steps(job)
         job.step = total
         job.log(*trainer_logs.final_lines(total, job.id))
@@ -170,7 +177,13 @@ class Lifecycle(Store):
 
     def _register_version(self, job: Job) -> Version:
         assert job.destination is not None
-        version = Version(secrets.token_hex(32), job.destination, utcnow(), training_id=job.id)
+        version = Version(
+            secrets.token_hex(32),
+            job.destination,
+            utcnow(),
+            training_id=job.id,
+            seq=next(self._sequence),
+        )
         self.models[job.destination].versions.append(version)
         self.versions[version.id] = version
         return version

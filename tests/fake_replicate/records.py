@@ -69,6 +69,8 @@ class Version:
     # A fixed schema (the trainer's); None: the trained-LoRA schema as configured now.
     fixed_schema: dict[str, Any] | None = None
     training_id: str | None = None
+    # Its place in the account's creation order (lists go newest first by it).
+    seq: int = 0
 
 
 @dataclass
@@ -114,6 +116,8 @@ class StoredFile:
     etag: str
     checksums: dict[str, str]
     expired: bool = False
+    # Its place in the account's creation order (lists go newest first by it).
+    seq: int = 0
 
     def to_json(self, origin: str) -> dict[str, Any]:
         return {
@@ -223,6 +227,8 @@ class FailureRule:
     retry_after: float | None
     process: bool
     delay: float
+    # The problem's `detail`; None: a generic one.
+    detail: str | None = None
 
 
 def path_matches(path: str, prefix: str) -> bool:

@@ -36,10 +36,15 @@ def build_app(fake: "FakeReplicate") -> Starlette:
         routes=[
             api("/v1/models", create_model, "POST"),
             api("/v1/models/{owner}/{name}", get_model, "GET"),
+            api("/v1/models/{owner}/{name}", delete_model, "DELETE"),
+            api("/v1/models/{owner}/{name}/versions", list_versions, "GET"),
             api("/v1/models/{owner}/{name}/versions/{version}", get_version, "GET"),
+            api("/v1/models/{owner}/{name}/versions/{version}", delete_version, "DELETE"),
             api("/v1/models/{owner}/{name}/versions/{version}/trainings", create_training, "POST"),
             api("/v1/files", upload_file, "POST"),
+            api("/v1/files", list_files, "GET"),
             api("/v1/files/{file_id}", get_file, "GET"),
+            api("/v1/files/{file_id}", delete_file, "DELETE"),
             api("/v1/trainings", list_trainings, "GET"),
             api("/v1/trainings/{job_id}", get_training, "GET"),
             api("/v1/trainings/{job_id}/cancel", cancel_training, "POST"),
@@ -96,10 +101,11 @@ async def _fail(
     if failure.retry_after is not None:
         headers["Retry-After"] = f"{failure.retry_after:g}"
     if failure.status == 429:
-        detail = "Request was throttled. Expected available in 1 second."
+        detail = failure.detail or "Request was throttled. Expected available in 1 second."
         raise Problem(429, "Too Many Requests", detail, headers=headers)
     title = HTTPStatus(failure.status).phrase
-    raise Problem(failure.status, title, "A failure injected by the test", headers=headers)
+    detail = failure.detail or "A failure injected by the test"
+    raise Problem(failure.status, title, detail, headers=headers)
 
 
 async def _json_or_none(request: Request) -> Any:
@@ -129,6 +135,10 @@ def _created(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=201)
 
 
+def _deleted() -> Response:
+    return Response(status_code=204)
+
+
 # Models and versions
 
 
@@ -142,10 +152,29 @@ async def get_model(fake: "FakeReplicate", request: Request) -> Response:
     return JSONResponse(fake.model_json(fake.get_model(params["owner"], params["name"])))
 
 
+async def delete_model(fake: "FakeReplicate", request: Request) -> Response:
+    await fake._delete_answered()
+    fake.delete_model_named(request.path_params["owner"], request.path_params["name"])
+    return _deleted()
+
+
+async def list_versions(fake: "FakeReplicate", request: Request) -> Response:
+    params = request.path_params
+    cursor = request.query_params.get("cursor")
+    return JSONResponse(fake.version_page(params["owner"], params["name"], cursor))
+
+
 async def get_version(fake: "FakeReplicate", request: Request) -> Response:
     params = request.path_params
     version = fake.get_version(params["owner"], params["name"], params["version"])
     return JSONResponse(fake.version_json(version))
+
+
+async def delete_version(fake: "FakeReplicate", request: Request) -> Response:
+    await fake._delete_answered()
+    params = request.path_params
+    fake.delete_version_of(params["owner"], params["name"], params["version"])
+    return _deleted()
 
 
 async def webhook_secret(fake: "FakeReplicate", request: Request) -> Response:
@@ -182,6 +211,16 @@ def _metadata(value: Any) -> dict[str, Any]:
 
 async def get_file(fake: "FakeReplicate", request: Request) -> Response:
     return JSONResponse(fake.get_file(request.path_params["file_id"]).to_json(fake.origin))
+
+
+async def list_files(fake: "FakeReplicate", request: Request) -> Response:
+    return JSONResponse(fake.file_page(request.query_params.get("cursor")))
+
+
+async def delete_file(fake: "FakeReplicate", request: Request) -> Response:
+    await fake._delete_answered()
+    fake.delete_file(request.path_params["file_id"])
+    return _deleted()
 
 
 # Trainings and predictions

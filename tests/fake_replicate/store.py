@@ -1,15 +1,17 @@
 """The fake Replicate account: its models, files, versions, trainings and predictions.
 
 The operations behind the HTTP API live here and raise `Problem` for error answers;
-state changes that Replicate announces by webhook go through `_notify`.
+state changes that Replicate announces by webhook go through `_notify`. Lists are pages
+of `page_size`, newest first, with opaque `next`/`previous` cursors.
 """
 
 import base64
 import hashlib
 import itertools
 import re
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from tests.fake_replicate import schemas
@@ -44,6 +46,15 @@ HARDWARE = frozenset(
 )
 MISSING_DESTINATION = "The specified training destination does not exist"
 INVALID_VERSION = "Invalid version or not permitted"
+MODEL_HAS_VERSIONS = "This model has versions. Delete them before deleting the model."
+NOT_YOURS_TO_DELETE = "You can only delete private models, and their versions, that you own."
+
+
+class _Sequenced(Protocol):
+    seq: int
+
+
+_Item = TypeVar("_Item", bound=_Sequenced)
 
 
 def _invalid(field: str, description: str) -> Problem:
@@ -92,7 +103,13 @@ class Store:
     def _add_trainer(self) -> None:
         owner, name = TRAINER_MODEL.split("/")
         trainer = Model(owner, name, "FLUX.1-dev LoRA trainer", "public", "gpu-h100", utcnow())
-        version = Version(TRAINER_VERSION, TRAINER_MODEL, utcnow(), schemas.trainer_schema())
+        version = Version(
+            TRAINER_VERSION,
+            TRAINER_MODEL,
+            utcnow(),
+            schemas.trainer_schema(),
+            seq=next(self._sequence),
+        )
         trainer.versions.append(version)
         self.models[TRAINER_MODEL] = trainer
         self.versions[version.id] = version
@@ -129,6 +146,7 @@ class Store:
             )
 
     def _check_model_limit(self, owner: str) -> None:
+        """Counts the models that exist: a deleted one frees its slot (not its name)."""
         owned = sum(1 for model in self.models.values() if model.owner == owner)
         if owned >= self.max_models_per_owner:
             raise Problem(
@@ -172,6 +190,39 @@ class Store:
                 return version
         raise Problem(404, "Not found", "Version not found")
 
+    def version_page(self, owner: str, name: str, cursor: str | None) -> dict[str, Any]:
+        model = self.get_model(owner, name)
+        return self._paged(
+            f"/v1/models/{owner}/{name}/versions",
+            _newest_first(model.versions),
+            cursor,
+            self.version_json,
+        )
+
+    def delete_version_of(self, owner: str, name: str, version_id: str) -> None:
+        """DELETE of a version: it goes with every prediction made with it."""
+        self._check_deletable(self.get_model(owner, name))
+        self.remove_version(self.get_version(owner, name, version_id))
+
+    def remove_version(self, version: Version) -> None:
+        self.models[version.model].versions.remove(version)
+        del self.versions[version.id]
+        for job in list(self.jobs.values()):
+            if job.kind == "prediction" and job.version == version.id:
+                del self.jobs[job.id]
+
+    def delete_model_named(self, owner: str, name: str) -> None:
+        """DELETE of a model: refused while it has versions; its name stays taken."""
+        model = self.get_model(owner, name)
+        self._check_deletable(model)
+        if model.versions:
+            raise Problem(409, "Conflict", MODEL_HAS_VERSIONS)
+        del self.models[model.full_name]
+
+    def _check_deletable(self, model: Model) -> None:
+        if model.visibility != "private" or model.owner not in self.owners:
+            raise Problem(403, "Forbidden", NOT_YOURS_TO_DELETE)
+
     # Files
 
     def store_file(
@@ -193,6 +244,7 @@ class Store:
                 "sha256": hashlib.sha256(content).hexdigest(),
                 "md5": hashlib.md5(content).hexdigest(),  # noqa: S324
             },
+            seq=next(self._sequence),
         )
         self.files[stored.id] = stored
         return stored
@@ -202,6 +254,17 @@ class Store:
         if stored is None or stored.expired:
             raise Problem(404, "Not found", "File not found")
         return stored
+
+    def delete_file(self, file_id: str) -> None:
+        """DELETE of a file: its id and URL answer 404 from now on."""
+        self.get_file(file_id)
+        del self.files[file_id]
+
+    def file_page(self, cursor: str | None) -> dict[str, Any]:
+        live = [stored for stored in self.files.values() if not stored.expired]
+        return self._paged(
+            "/v1/files", _newest_first(live), cursor, lambda f: f.to_json(self.origin)
+        )
 
     def file_from_url(self, url: str) -> StoredFile | None:
         prefix = f"{self.origin}/v1/files/"
@@ -309,37 +372,46 @@ class Store:
         return job
 
     def page(self, kind: JobKind, cursor: str | None) -> dict[str, Any]:
-        """Newest first; `next`/`previous` carry opaque position cursors."""
-        newest_first = sorted(
-            (job for job in self.jobs.values() if job.kind == kind),
-            key=lambda job: job.seq,
-            reverse=True,
-        )
+        jobs = _newest_first([job for job in self.jobs.values() if job.kind == kind])
+        return self._paged(f"/v1/{kind}s", jobs, cursor, lambda job: job.to_json(self.origin))
+
+    def _paged(
+        self,
+        path: str,
+        newest_first: Sequence[_Item],
+        cursor: str | None,
+        to_json: Callable[[_Item], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """One page of the list at `path`; `next`/`previous` carry opaque position cursors."""
         chunk = self._chunk(newest_first, cursor)
         older = bool(chunk) and newest_first[-1].seq < chunk[-1].seq
         newer = bool(chunk) and newest_first[0].seq > chunk[0].seq
-        collection = f"{self.origin}/v1/{kind}s"
+        collection = f"{self.origin}{path}"
         return {
             "next": self._page_url(collection, "p", chunk[-1].seq) if older else None,
             "previous": self._page_url(collection, "r", chunk[0].seq) if newer else None,
-            "results": [job.to_json(self.origin) for job in chunk],
+            "results": [to_json(item) for item in chunk],
         }
 
-    def _chunk(self, newest_first: list[Job], cursor: str | None) -> list[Job]:
+    def _chunk(self, newest_first: Sequence[_Item], cursor: str | None) -> list[_Item]:
         if cursor is None:
-            return newest_first[: self.page_size]
+            return list(newest_first[: self.page_size])
         try:
             direction, _, position = base64.urlsafe_b64decode(cursor).decode().partition("=")
             seq = int(position)
         except ValueError as exc:
             raise Problem(400, "Bad request", "Invalid cursor") from exc
         if direction == "p":
-            return [job for job in newest_first if job.seq < seq][: self.page_size]
+            return [item for item in newest_first if item.seq < seq][: self.page_size]
         if direction == "r":
-            return [job for job in newest_first if job.seq > seq][-self.page_size :]
+            return [item for item in newest_first if item.seq > seq][-self.page_size :]
         raise Problem(400, "Bad request", "Invalid cursor")
 
     @staticmethod
     def _page_url(collection: str, direction: str, seq: int) -> str:
         cursor = base64.urlsafe_b64encode(f"{direction}={seq}".encode()).decode()
         return f"{collection}?{urlencode({'cursor': cursor})}"
+
+
+def _newest_first(items: Sequence[_Item]) -> list[_Item]:
+    return sorted(items, key=lambda item: item.seq, reverse=True)

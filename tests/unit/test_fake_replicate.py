@@ -20,6 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from domain.errors import UpstreamRejected
+from domain.upstream import FileUpload
+from replicate_client import ReplicateClient
 from tests.fake_replicate import TRAINER_VERSION, FakeReplicate, Job, LoopbackServer
 
 OWNER = "sandrasocial"
@@ -503,3 +506,225 @@ async def test_a_prediction_serves_its_images_until_they_expire(
     assert decoded[0].size == (880, 1184)
     assert decoded[0].getpixel((0, 0)) != decoded[1].getpixel((0, 0))
     assert [(await client.get(url)).status_code for url in outputs] == [404, 404]
+
+
+# Deleting
+
+
+MODEL_HAS_VERSIONS = "This model has versions. Delete them before deleting the model."
+
+
+async def trained_version(fake: FakeReplicate, client: httpx.AsyncClient) -> str:
+    return await fake.play((await start_training(client))["id"])
+
+
+async def finished_prediction(fake: FakeReplicate, client: httpx.AsyncClient, version: str) -> str:
+    body = {"version": f"{DESTINATION}:{version}", "input": {"prompt": "TOK"}}
+    created = (await client.post("/predictions", json=body)).json()
+    await fake.succeed_prediction(created["id"])
+    prediction_id: str = created["id"]
+    return prediction_id
+
+
+async def test_a_model_is_deleted_only_once_its_versions_are(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    version_id = await trained_version(fake, client)
+    await finished_prediction(fake, client, version_id)
+    version_path = f"/models/{DESTINATION}/versions/{version_id}"
+
+    refused = await client.delete(f"/models/{DESTINATION}")
+    listed = (await client.get(f"/models/{DESTINATION}/versions")).json()
+    deleted_version = await client.delete(version_path)
+    version_again = await client.delete(version_path)
+    deleted_model = await client.delete(f"/models/{DESTINATION}")
+    model_again = await client.delete(f"/models/{DESTINATION}")
+
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == MODEL_HAS_VERSIONS
+    assert [version["id"] for version in listed["results"]] == [version_id]
+    assert (deleted_version.status_code, version_again.status_code) == (204, 404)
+    assert (deleted_model.status_code, model_again.status_code) == (204, 404)
+    assert (await client.get(version_path)).status_code == 404
+    assert (await client.get(f"/models/{DESTINATION}")).status_code == 404
+    assert (await client.get(f"/models/{DESTINATION}/versions")).status_code == 404
+    assert (await create_model(client)).status_code == 409  # the name stays taken
+    assert fake.deletes() == [f"/v1{version_path}"] * 2 + [f"/v1/models/{DESTINATION}"] * 2
+
+
+async def test_a_deleted_version_takes_its_predictions_along(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    version_id = await trained_version(fake, client)
+    prediction_id = await finished_prediction(fake, client, version_id)
+    outputs = fake.jobs[prediction_id].output
+    assert (await client.get(outputs[0])).status_code == 200
+
+    await client.delete(f"/models/{DESTINATION}/versions/{version_id}")
+
+    assert (await client.get(f"/predictions/{prediction_id}")).status_code == 404
+    assert (await client.get("/predictions")).json()["results"] == []
+    assert (await client.get(outputs[0])).status_code == 404
+    again = {"version": f"{DESTINATION}:{version_id}", "input": {"prompt": "TOK"}}
+    assert (await client.post("/predictions", json=again)).status_code == 422
+    assert fake.trainings[0].status == "succeeded"  # the training itself stays
+
+
+async def test_only_private_models_of_the_account_can_be_deleted(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    await create_model(client)
+    trainer = f"/models/ostris/flux-dev-lora-trainer/versions/{TRAINER_VERSION}"
+
+    async with httpx.AsyncClient(trust_env=False) as anonymous:
+        unauthenticated = await anonymous.delete(f"{fake.base_url}/models/{DESTINATION}")
+    public = await client.delete(trainer)
+    unknown = await client.delete(f"/models/{OWNER}/nobody")
+
+    assert unauthenticated.status_code == 401
+    assert public.status_code == 403
+    assert unknown.status_code == 404
+    assert (await client.get(f"/models/{DESTINATION}")).status_code == 200
+    assert fake.deletes() == [f"/v1/models/{OWNER}/nobody"]
+
+
+async def test_deleting_a_model_frees_its_slot_but_not_its_name(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    fake.max_models_per_owner = 1
+    assert (await create_model(client, "a")).status_code == 201
+
+    deleted = await client.delete(f"/models/{OWNER}/a")
+
+    assert deleted.status_code == 204
+    assert (await create_model(client, "a")).status_code == 409
+    assert (await create_model(client, "b")).status_code == 201
+
+
+async def test_the_delete_model_helper_removes_versions_and_predictions(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    version_id = await trained_version(fake, client)
+    prediction_id = await finished_prediction(fake, client, version_id)
+
+    await fake.delete_model(DESTINATION)
+
+    assert (await client.get(f"/models/{DESTINATION}")).status_code == 404
+    assert (await client.get(f"/predictions/{prediction_id}")).status_code == 404
+    assert version_id not in fake.versions
+    assert (await create_model(client)).status_code == 409
+
+
+async def test_a_training_whose_destination_is_deleted_fails(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    training = await start_training(client)
+    await fake.start_processing(training["id"])
+    await client.delete(f"/models/{DESTINATION}")
+
+    with pytest.raises(ValueError, match="destination model was deleted"):
+        await fake.succeed(training["id"])
+
+    assert (await client.get(f"/trainings/{training['id']}")).json()["status"] == "failed"
+
+
+async def test_a_deleted_file_is_gone(fake: FakeReplicate, client: httpx.AsyncClient) -> None:
+    await create_model(client)
+    uploaded = await upload(client, selfies_zip())
+    body = {"destination": DESTINATION, "input": {"input_images": uploaded["urls"]["get"]}}
+    training = (await client.post(TRAININGS_PATH, json=body)).json()
+
+    deleted = await client.delete(f"/files/{uploaded['id']}")
+    again = await client.delete(f"/files/{uploaded['id']}")
+
+    assert (deleted.status_code, again.status_code) == (204, 404)
+    assert (await client.get(f"/files/{uploaded['id']}")).status_code == 404
+    assert fake.file_from_url(uploaded["urls"]["get"]) is None
+    assert (await client.post(TRAININGS_PATH, json=body)).status_code == 422
+    with pytest.raises(ValueError, match="failed at start"):
+        await fake.start_processing(training["id"])
+    assert fake.deletes() == [f"/v1/files/{uploaded['id']}"] * 2
+
+
+async def test_files_are_listed_newest_first_in_pages(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    fake.page_size = 2
+    ids = [(await upload(client, f"file {n}".encode()))["id"] for n in range(5)]
+    await fake.expire_file(ids[0])
+    await client.delete(f"/files/{ids[2]}")
+
+    first = (await client.get("/files")).json()
+    second = (await client.get(first["next"])).json()
+
+    assert first["results"][0] == (await client.get(f"/files/{ids[4]}")).json()
+    assert [listed["id"] for listed in first["results"]] == [ids[4], ids[3]]
+    assert [listed["id"] for listed in second["results"]] == [ids[1]]
+    assert second["next"] is None
+    assert (await client.get(second["previous"])).json()["results"] == first["results"]
+
+
+async def test_versions_are_listed_newest_first_in_pages(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    fake.page_size = 2
+    ids = [await trained_version(fake, client) for _ in range(3)]
+
+    first = (await client.get(f"/models/{DESTINATION}/versions")).json()
+    second = (await client.get(first["next"])).json()
+
+    assert [version["id"] for version in first["results"]] == [ids[2], ids[1]]
+    assert [version["id"] for version in second["results"]] == [ids[0]]
+    assert first["next"].startswith(f"{fake.base_url}/models/{DESTINATION}/versions?cursor=")
+    assert second["next"] is None
+    assert "openapi_schema" in first["results"][0]
+
+
+async def test_fail_next_answers_deletes_with_the_given_detail(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    await create_model(client)
+    fake.fail_next("DELETE", "/models/", 409, detail="Delete the versions first.")
+    fake.fail_next("DELETE", "/models/", 503)
+    fake.fail_next("DELETE", "/models/", 429, retry_after=2)
+
+    answers = [await client.delete(f"/models/{DESTINATION}") for _ in range(4)]
+
+    assert [answer.status_code for answer in answers] == [409, 503, 429, 204]
+    assert answers[0].json()["detail"] == "Delete the versions first."
+    assert answers[2].headers["retry-after"] == "2"
+    assert [call.status for call in fake.calls("DELETE", "/models")] == [409, 503, 429, 204]
+    assert fake.deletes() == [f"/v1/models/{DESTINATION}"]
+
+
+async def test_the_replicate_client_deletes_a_users_data_from_the_fake(
+    fake: FakeReplicate, client: httpx.AsyncClient
+) -> None:
+    fake.page_size = 1
+    ids = [await trained_version(fake, client) for _ in range(2)]
+    archive = FileUpload(selfies_zip(), "selfies-job-1.zip", "application/zip")
+    async with httpx.AsyncClient(trust_env=False) as http:
+        replicate = ReplicateClient(http, base_url=fake.base_url, token=fake.token)
+        uploaded = await replicate.upload_file(archive)
+        uploaded_at = fake.files[uploaded.id].created_at
+        listed = await replicate.list_files()
+        versions = await replicate.list_model_versions(OWNER, MODEL)
+        with pytest.raises(UpstreamRejected, match="Delete them before") as refused:
+            await replicate.delete_model(OWNER, MODEL)
+        for version_id in versions or []:
+            await replicate.delete_model_version(OWNER, MODEL, version_id)
+        await replicate.delete_model(OWNER, MODEL)
+        await replicate.delete_model(OWNER, MODEL)
+        await replicate.delete_file(uploaded.id)
+        await replicate.delete_file(uploaded.id)
+        gone = await replicate.list_model_versions(OWNER, MODEL)
+
+    assert uploaded.url == f"{fake.base_url}/files/{uploaded.id}"
+    assert [file.name for file in listed] == ["selfies-job-1.zip", "selfies.zip", "selfies.zip"]
+    assert listed[0].id == uploaded.id
+    assert listed[0].created_at == uploaded_at
+    assert versions == ids[::-1]
+    assert refused.value.status == 409
+    assert gone is None
+    assert uploaded.id not in fake.files
+    assert len(fake.deletes()) == 6

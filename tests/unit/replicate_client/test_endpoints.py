@@ -8,7 +8,7 @@ import pytest
 import respx
 
 from domain.generation.parameters import GenerationParameters, prediction_input
-from domain.upstream import FileUpload, UpstreamStatus
+from domain.upstream import FileUpload, UploadedFile, UpstreamStatus
 from replicate_client import ReplicateClient
 from tests.locked_body import assert_locked_body
 from tests.unit.replicate_client.fakes import (
@@ -152,7 +152,7 @@ async def test_ids_cannot_change_the_path(client: ReplicateClient, api: respx.Mo
 # --- files ----------------------------------------------------------------------------
 
 
-async def test_upload_file_sends_multipart_and_returns_its_url(
+async def test_upload_file_sends_multipart_and_returns_its_id_and_url(
     client: ReplicateClient, api: respx.MockRouter
 ) -> None:
     file_url = "https://api.replicate.com/v1/files/MjA0Zj"
@@ -161,7 +161,7 @@ async def test_upload_file_sends_multipart_and_returns_its_url(
         content=b"PK\x03\x04zipbytes", filename="images.zip", content_type="application/zip"
     )
 
-    assert await client.upload_file(upload) == file_url
+    assert await client.upload_file(upload) == UploadedFile(id="MjA0Zj", url=file_url)
 
     request = only_request(route)
     assert request.headers["Content-Type"].startswith("multipart/form-data")

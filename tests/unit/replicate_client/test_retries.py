@@ -311,6 +311,11 @@ EVERY_METHOD: dict[str, Call] = {
     ),
     "get_prediction": lambda c: c.get_prediction("p1"),
     "cancel_prediction": lambda c: c.cancel_prediction("p1"),
+    "list_model_versions": lambda c: c.list_model_versions("o", "n"),
+    "delete_model_version": lambda c: c.delete_model_version("o", "n", "v"),
+    "delete_model": lambda c: c.delete_model("o", "n"),
+    "delete_file": lambda c: c.delete_file("f1"),
+    "list_files": lambda c: c.list_files(),
 }
 
 
