@@ -10,8 +10,9 @@ import hmac
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -95,6 +96,12 @@ class StorageUnavailable(Exception):
     that matters; try again later (a queued task is retried with backoff)."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    key: str
+    last_modified: datetime  # timezone-aware UTC
+
+
 class ImageStorage(Protocol):
     """Stored images by key; any method may raise StorageUnavailable."""
 
@@ -114,6 +121,18 @@ class ImageStorage(Protocol):
         """A URL of the store serving the object to anyone for that long (no credentials;
         at most PRESIGNED_URL_MAX_SECONDS), or None when the store has none of its own
         (local files: this server sends them)."""
+        ...
+
+    def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        """Every object whose key starts with `prefix` (a key prefix such as "<user id>/";
+        "" for all), in no particular order, never the store's own dot-prefixed names (the
+        start probe, temporary files) nor any other name that is not a valid key.
+        ValueError for a prefix no key could start with ("../")."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Deletes every object under `prefix` (which must be non-empty and end with "/",
+        else ValueError); how many were deleted. Safe to repeat."""
         ...
 
 

@@ -13,3 +13,23 @@ def check_key(key: str) -> None:
         raise ValueError(f"Not a valid image key: {key!r}")
     if any(segment == "" or segment.startswith(".") for segment in key.split("/")):
         raise ValueError(f"Not a valid image key: {key!r}")
+
+
+def is_key(name: str) -> bool:
+    try:
+        check_key(name)
+    except ValueError:
+        return False
+    return True
+
+
+def check_prefix(prefix: str) -> None:
+    """ValueError unless `prefix` is "" or a key, or a key's folder ("<key>/")."""
+    if prefix and not is_key(prefix.removesuffix("/")):
+        raise ValueError(f"Not a valid key prefix: {prefix!r}")
+
+
+def check_prefix_to_delete(prefix: str) -> None:
+    """ValueError unless `prefix` is a key's folder ("<key>/"): never "" (everything)."""
+    if not prefix.endswith("/") or not is_key(prefix.removesuffix("/")):
+        raise ValueError(f"Not a valid key prefix to delete under: {prefix!r}")

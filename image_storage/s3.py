@@ -5,7 +5,7 @@ Objects are private (no ACL is ever set); whoever holds one of our signed image 
 redirected to a presigned GET of the store, valid no longer than that URL.
 """
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,10 +15,11 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
-from domain.images import PRESIGNED_URL_MAX_SECONDS, StorageUnavailable
-from image_storage.keys import check_key
+from domain.images import PRESIGNED_URL_MAX_SECONDS, StorageUnavailable, StoredObject
+from image_storage.keys import check_key, check_prefix, check_prefix_to_delete, is_key
 
 if TYPE_CHECKING:
+    from obstore import ObjectMeta
     from obstore.store import ClientConfig, RetryConfig, S3Config
 
 # Within one call, a few quick retries; the task queue retries a failed download for an
@@ -34,6 +35,8 @@ _REQUEST_TIMEOUT = timedelta(seconds=60)
 _CHECK_TIMEOUT = timedelta(seconds=5)
 # Written and deleted by `check`; a dot-prefixed name is never an image's key.
 PROBE_KEY = ".sselfie-probe"
+# As many as one listing request returns and one DeleteObjects request takes.
+_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,35 @@ class S3ImageStorage:
         seconds = min(max(expires_in_seconds, 1), PRESIGNED_URL_MAX_SECONDS)
         with _store_errors("sign a URL for", key):
             return await obstore.sign_async(self._signer, "GET", key, timedelta(seconds=seconds))
+
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        check_prefix(prefix)
+        async for batch in self._listed(prefix):
+            for meta in batch:
+                if is_key(meta["path"]):
+                    yield StoredObject(meta["path"], meta["last_modified"])
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Deletes a listed batch at a time, whatever the names under the prefix."""
+        check_prefix_to_delete(prefix)
+        deleted = 0
+        async for batch in self._listed(prefix):
+            paths = [meta["path"] for meta in batch]
+            if not paths:
+                continue
+            with _store_errors("delete under", prefix):
+                await obstore.delete_async(self._store, paths)
+            deleted += sum(is_key(path) for path in paths)
+        return deleted
+
+    async def _listed(self, prefix: str) -> AsyncIterator[list["ObjectMeta"]]:
+        """The objects whose paths start with `prefix`, in batches. obstore lists by whole
+        segments ("a/gen" is "a/gen/..."), so the prefix's last, partial one is matched here."""
+        whole_segments = prefix.rpartition("/")[0]
+        stream = obstore.list(self._store, whole_segments or None, chunk_size=_BATCH)
+        with _store_errors("list", prefix):
+            async for batch in stream:
+                yield [meta for meta in batch if meta["path"].startswith(prefix)]
 
     async def check(self) -> None:
         """StorageUnavailable unless the bucket takes a write and a delete, within a few

@@ -1,15 +1,16 @@
 """The S3 storage adapter against a real S3 API (moto's server on loopback)."""
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from domain.images import PRESIGNED_URL_MAX_SECONDS, StorageUnavailable
+from domain.images import PRESIGNED_URL_MAX_SECONDS, ImageStorage, StorageUnavailable
 from image_storage import S3Connection, S3ImageStorage
 from image_storage.s3 import PROBE_KEY
 from tests.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoS3
@@ -212,3 +213,185 @@ async def test_an_unreachable_store_is_a_transient_failure(dead_endpoint: str) -
         await storage.check()
     # A few quick retries within each call; the long backoff is the task queue's.
     assert time.monotonic() - started < 30
+
+
+STORED = [
+    "u1/g1/0.png",
+    "u1/g1/0.thumbnail.webp",
+    "u1/g10/0.png",
+    "u1/g2/0.png",
+    "u10/g1/0.png",
+    "u2/generation/1.png",
+]
+
+
+async def save_all(storage: ImageStorage, keys: list[str]) -> None:
+    await asyncio.gather(*(storage.save(key, PNG, "image/png") for key in keys))
+
+
+async def keys_of(storage: ImageStorage, prefix: str = "") -> list[str]:
+    return sorted([stored.key async for stored in storage.list_objects(prefix)])
+
+
+def put_in_moto(bucket: str, names: list[str]) -> None:
+    """Objects written straight into moto's state (it serves in this process): many at
+    once, quickly."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for name in names:
+        backend.put_object(bucket, name, PNG)
+
+
+def put_unsigned(moto_s3: MotoS3, bucket: str, name: str) -> None:
+    """An object written past the storage (moto checks no signature)."""
+    httpx.put(f"{moto_s3.endpoint_url}/{bucket}/{name}", content=b"stray").raise_for_status()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "listed"),
+    [
+        ("", STORED),
+        ("u1/", ["u1/g1/0.png", "u1/g1/0.thumbnail.webp", "u1/g10/0.png", "u1/g2/0.png"]),
+        ("u1/g1/", ["u1/g1/0.png", "u1/g1/0.thumbnail.webp"]),
+        ("u1/g1", ["u1/g1/0.png", "u1/g1/0.thumbnail.webp", "u1/g10/0.png"]),
+        ("u1", [key for key in STORED if key.startswith("u1")]),
+        ("u2/gen", ["u2/generation/1.png"]),
+        ("u1/g1/0.", ["u1/g1/0.png", "u1/g1/0.thumbnail.webp"]),
+        ("u3/", []),
+    ],
+)
+async def test_objects_are_listed_by_key_prefix(
+    moto_s3: MotoS3, bucket: str, prefix: str, listed: list[str]
+) -> None:
+    storage = storage_in(moto_s3, bucket)
+    await save_all(storage, STORED)
+
+    assert await keys_of(storage, prefix) == listed
+
+
+async def test_listing_is_relative_to_the_storages_prefix_and_stays_inside_it(
+    moto_s3: MotoS3, bucket: str
+) -> None:
+    studio = storage_in(moto_s3, bucket, "studio/images")
+    await save_all(studio, STORED)
+    for outside in ["u1/g1/0.png", "studio/u1/g1/0.png", "studio/images-old/u1/g1/0.png"]:
+        put_unsigned(moto_s3, bucket, outside)
+
+    assert await keys_of(studio) == STORED
+    assert await keys_of(studio, "u1/g1/") == ["u1/g1/0.png", "u1/g1/0.thumbnail.webp"]
+    assert await keys_of(storage_in(moto_s3, bucket, "studio")) == [
+        "images-old/u1/g1/0.png",
+        *(f"images/{key}" for key in STORED),
+        "u1/g1/0.png",
+    ]
+
+
+async def test_the_probe_and_other_names_that_are_no_keys_are_not_listed(
+    moto_s3: MotoS3, bucket: str
+) -> None:
+    storage = storage_in(moto_s3, bucket, "images")
+    await save_all(storage, ["u1/g1/0.png"])
+    for stray in [PROBE_KEY, ".trash/u1/0.png", "u1/.cache/0.png", "u1/g1/with%20space.png"]:
+        put_unsigned(moto_s3, bucket, f"images/{stray}")
+
+    assert await keys_of(storage) == ["u1/g1/0.png"]
+    assert await keys_of(storage, "u1/") == ["u1/g1/0.png"]
+
+
+async def test_last_modified_is_the_stores_time_in_utc(moto_s3: MotoS3, bucket: str) -> None:
+    storage = storage_in(moto_s3, bucket)
+    before = datetime.now(UTC).replace(microsecond=0)  # S3 keeps whole seconds
+    await save_all(storage, ["u1/g1/0.png"])
+
+    [stored] = [stored async for stored in storage.list_objects()]
+
+    assert stored.last_modified.utcoffset() == timedelta(0)
+    assert before <= stored.last_modified <= datetime.now(UTC)
+
+
+async def test_deleting_a_prefix_leaves_its_siblings_and_is_safe_to_repeat(
+    moto_s3: MotoS3, bucket: str
+) -> None:
+    storage = storage_in(moto_s3, bucket)
+    await save_all(storage, STORED)
+
+    assert await storage.delete_prefix("u1/g1/") == 2
+    assert await keys_of(storage, "u1/") == ["u1/g10/0.png", "u1/g2/0.png"]
+    assert await storage.delete_prefix("u1/") == 2
+    assert await storage.delete_prefix("u1/") == 0
+    assert moto_s3.keys(bucket) == ["u10/g1/0.png", "u2/generation/1.png"]
+
+
+async def test_deleting_a_prefix_stays_inside_the_storages_prefix(
+    moto_s3: MotoS3, bucket: str
+) -> None:
+    studio = storage_in(moto_s3, bucket, "studio")
+    await save_all(studio, ["u1/g1/0.png", "u2/g1/0.png"])
+    await studio.check()
+    put_unsigned(moto_s3, bucket, f"studio/{PROBE_KEY}")
+    for outside in ["u1/g1/0.png", "studio-old/u1/g1/0.png"]:
+        put_unsigned(moto_s3, bucket, outside)
+
+    assert await studio.delete_prefix("u1/") == 1
+    assert moto_s3.keys(bucket) == [
+        "studio-old/u1/g1/0.png",
+        f"studio/{PROBE_KEY}",
+        "studio/u2/g1/0.png",
+        "u1/g1/0.png",
+    ]
+
+
+async def test_deleting_a_prefix_also_deletes_names_that_are_no_keys_but_counts_images(
+    moto_s3: MotoS3, bucket: str
+) -> None:
+    storage = storage_in(moto_s3, bucket)
+    await save_all(storage, ["u1/g1/0.png"])
+    put_unsigned(moto_s3, bucket, "u1/g1/with%20space.png")
+
+    assert await storage.delete_prefix("u1/") == 1
+    assert moto_s3.keys(bucket) == []
+
+
+async def test_more_objects_than_one_request_lists_or_deletes(moto_s3: MotoS3, bucket: str) -> None:
+    storage = storage_in(moto_s3, bucket)
+    many = [f"u1/g{number // 100}/{number % 100}.png" for number in range(1234)]
+    put_in_moto(bucket, [*many, "u2/g1/0.png"])
+
+    assert len(await keys_of(storage, "u1/")) == 1234
+    assert await storage.delete_prefix("u1/") == 1234
+    assert await keys_of(storage) == ["u2/g1/0.png"]
+
+
+@pytest.mark.parametrize(
+    "prefix", ["", "/", "u1", "u1/g1", "u1//", "/u1/", "../", "u1/../", ".hidden/", "u 1/"]
+)
+async def test_bad_prefixes_to_delete_are_refused_before_any_request(
+    dead_endpoint: str, prefix: str
+) -> None:
+    storage = S3ImageStorage(connection(dead_endpoint, "images"))
+
+    with pytest.raises(ValueError, match="prefix"):
+        await storage.delete_prefix(prefix)
+
+
+@pytest.mark.parametrize("prefix", ["/", "../", "/u1", "u1//", ".hidden", "u1/."])
+async def test_prefixes_no_key_can_start_with_are_refused_before_any_request(
+    dead_endpoint: str, prefix: str
+) -> None:
+    storage = S3ImageStorage(connection(dead_endpoint, "images"))
+
+    with pytest.raises(ValueError, match="prefix"):
+        await keys_of(storage, prefix)
+
+
+async def test_listing_or_deleting_on_an_unreachable_store_is_a_transient_failure(
+    dead_endpoint: str,
+) -> None:
+    storage = S3ImageStorage(connection(dead_endpoint, "images"))
+
+    with pytest.raises(StorageUnavailable, match="u1/"):
+        await keys_of(storage, "u1/")
+    with pytest.raises(StorageUnavailable, match="u1/"):
+        await storage.delete_prefix("u1/")
