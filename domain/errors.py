@@ -51,6 +51,20 @@ class Unauthenticated(DomainError):
     code = ErrorCode.UNAUTHENTICATED
 
 
+class AccountDeleted(Unauthenticated):
+    """The signed-in user's account was deleted while the request ran."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+    code = ErrorCode.UNAUTHENTICATED
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This account has been deleted. Sign in again to start afresh with a new, "
+            "empty account."
+        )
+
+
 class NotFound(DomainError):
     code = ErrorCode.NOT_FOUND
 

@@ -9,6 +9,7 @@ from domain.generation.models import GeneratedImage, Generation, GenerationSourc
 from domain.generation.parameters import GenerationParameters
 from domain.images import ImageSize
 from domain.paging import Page
+from domain.privacy.models import AccountDeletion, DeletionStep
 from domain.training.models import TrainingJob
 from domain.training.selfies import CleanedSelfie, ReadSelfie, SelfieLimits
 from domain.users.models import User, UserModel
@@ -21,9 +22,43 @@ class UserRepository(Protocol):
         """Insert unless the id or the subject is taken; never raises for either."""
         ...
 
-    async def lock(self, user_id: str) -> None:
-        """Holds the user's row until the transaction ends: one allowance check at a time."""
+    async def lock(self, user_id: str) -> bool:
+        """Holds the user's row until the transaction ends: one allowance check at a time.
+        False when the user no longer exists (their account was deleted meanwhile)."""
         ...
+
+
+class AccountRepository(Protocol):
+    async def erase_user(self, user_id: str) -> None:
+        """Adds the user's trainings and generations to the anonymous usage counts, then
+        deletes every row of theirs: images, generations, trainings, model, the user."""
+        ...
+
+    async def insert_deletion(
+        self,
+        *,
+        former_user_id: str,
+        replicate_model_id: str | None,
+        training_ids: Sequence[str],
+        prediction_ids: Sequence[str],
+        file_ids: Sequence[str],
+    ) -> AccountDeletion: ...
+
+    async def get_deletion(
+        self, deletion_id: str, *, lock: bool = False
+    ) -> AccountDeletion | None: ...
+
+    async def step_done(self, deletion_id: str, step: DeletionStep) -> bool:
+        """Records the step done; False when it was recorded before."""
+        ...
+
+    async def step_failed(self, deletion_id: str, error: str) -> None:
+        """Records why the last attempt failed, for an operator."""
+        ...
+
+    async def finish_deletion(self, deletion_id: str) -> None: ...
+
+    async def unfinished_deletions(self, *, older_than: datetime) -> list[AccountDeletion]: ...
 
 
 class UserModelRepository(Protocol):
@@ -82,6 +117,20 @@ class TrainingJobRepository(Protocol):
         self, user_id: str, *, first: int, after: tuple[datetime, str] | None
     ) -> Page[TrainingJob]: ...
 
+    async def all_for_user(self, user_id: str) -> list[TrainingJob]: ...
+
+    async def uploads_to_delete(self, *, ended_before: datetime, limit: int) -> list[TrainingJob]:
+        """Ended jobs whose upload is still on the provider's file store."""
+        ...
+
+    async def forget_upload(self, file_id: str) -> None:
+        """The upload is deleted upstream: no job refers to it any more."""
+        ...
+
+    async def referenced_uploads(self, file_ids: Sequence[str]) -> set[str]:
+        """Those of `file_ids` some job still refers to."""
+        ...
+
 
 class GenerationRepository(Protocol):
     async def insert(
@@ -126,6 +175,19 @@ class GenerationRepository(Protocol):
         self, *, silent_for_seconds: float, lease_seconds: float, limit: int
     ) -> list[Generation]: ...
 
+    async def active_for_user(self, user_id: str) -> list[Generation]: ...
+
+    async def delete(self, generation: Generation, *, still_counts: bool) -> None:
+        """Deletes it and its images' rows; when it `still_counts`, it keeps counting
+        against the allowance of the day it was made."""
+        ...
+
+    async def existing_ids(self, generation_ids: Sequence[str]) -> set[str]: ...
+
+    async def forget_deleted_before(self, moment: datetime) -> int:
+        """Forgets deleted generations made before then (no allowance counts them)."""
+        ...
+
 
 class GeneratedImageRepository(Protocol):
     async def for_generations(
@@ -166,6 +228,10 @@ class OwnerRepository(Protocol):
         """The first owner with room, its count raised by one; None when all are full."""
         ...
 
+    async def release_model_slot(self, owner: str) -> None:
+        """One model fewer at `owner` (its model was deleted upstream)."""
+        ...
+
 
 class WebhookDeliveryRepository(Protocol):
     async def first_delivery(self, webhook_id: str) -> bool:
@@ -198,6 +264,18 @@ class TaskQueue(Protocol):
         no-op while one is already queued or running for it."""
         ...
 
+    async def delete_training_upload(self, job_id: str) -> None:
+        """Queues deleting the ended training's selfie archive from the provider."""
+        ...
+
+    async def delete_stored_images(self, key_prefix: str) -> None:
+        """Queues deleting every stored object under the key prefix."""
+        ...
+
+    async def delete_account(self, deletion_id: str) -> None:
+        """Queues the upstream and storage steps of an account deletion."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One transaction: commit explicitly, anything else rolls back on exit."""
@@ -222,6 +300,9 @@ class UnitOfWork(Protocol):
 
     @property
     def webhook_deliveries(self) -> WebhookDeliveryRepository: ...
+
+    @property
+    def accounts(self) -> AccountRepository: ...
 
     @property
     def events(self) -> EventPublisher: ...

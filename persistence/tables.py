@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from domain.generation.models import GenerationSource, GenerationStatus
 from domain.job_status import JobStatus
+from domain.privacy.models import DeletionStep, UsageKind
 from domain.training.models import TrainingStatus
 from domain.users.models import ModelStatus
 
@@ -33,6 +34,10 @@ def _one_of(column: str, values: Iterable[StrEnum]) -> str:
 def _statuses(kind: type[JobStatus], *, terminal: bool | None = None) -> str:
     """The statuses of a kind (only the terminal or active ones if `terminal` is given)."""
     return _one_of("status", [status for status in kind if terminal in (None, status.is_terminal)])
+
+
+def _text_array() -> sa.Column[list[str]]:
+    return sa.Column(sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]"))
 
 
 def _timestamp(*, nullable: bool = False) -> sa.Column[datetime]:
@@ -120,6 +125,12 @@ class TrainingJobRow(SQLModel, table=True):
             "last_heard_at",
             postgresql_where=sa.text(ACTIVE_TRAINING),
         ),
+        # Ended trainings whose selfie archive is still on the provider's file store.
+        sa.Index(
+            "ix_training_jobs_upload_to_delete",
+            "completed_at",
+            postgresql_where=sa.text("upload_file_id IS NOT NULL AND completed_at IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(
@@ -144,6 +155,11 @@ class TrainingJobRow(SQLModel, table=True):
     # The selfies' upload, recorded before the create request: it identifies the
     # training upstream should that request's answer be lost.
     images_url: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    # That upload's id on the provider's file store, until it is deleted there (once the
+    # training has ended).
+    upload_file_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), nullable=True)
+    )
     created_at: datetime = Field(sa_column=_timestamp())
     updated_at: datetime = Field(sa_column=_timestamp())
     started_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
@@ -292,6 +308,68 @@ class GeneratedImageRow(SQLModel, table=True):
             sa.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")
         )
     )
+
+
+class DeletedGenerationRow(SQLModel, table=True):
+    """A generation the user deleted that counted against their allowance: it still
+    counts for the day it was made (kept two days, and not a moment past the user)."""
+
+    __tablename__ = "deleted_generations"
+    __table_args__ = (sa.Index("ix_deleted_generations_user_created", "user_id", "created_at"),)
+
+    id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid, primary_key=True))
+    user_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class AccountDeletionRow(SQLModel, table=True):
+    """A deleted account's upstream and stored leftovers, until the deletion task has
+    removed them all (then the row goes too). The user's own rows are already gone."""
+
+    __tablename__ = "account_deletions"
+    __table_args__ = (
+        sa.CheckConstraint("former_user_id ~ '^[a-z0-9]{1,32}$'", name="former_user_id_format"),
+        sa.CheckConstraint(
+            "steps_done <@ ARRAY[{}]::text[]".format(
+                ", ".join(f"'{s.value}'" for s in DeletionStep)
+            ),
+            name="known_steps",
+        ),
+    )
+
+    id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()"))
+    )
+    former_user_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    replicate_model_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(200), nullable=True)
+    )
+    training_ids: list[str] = Field(sa_column=_text_array())
+    prediction_ids: list[str] = Field(sa_column=_text_array())
+    file_ids: list[str] = Field(sa_column=_text_array())
+    steps_done: list[str] = Field(sa_column=_text_array())
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(sa_column=_timestamp())
+    updated_at: datetime = Field(sa_column=_timestamp())
+
+
+class AnonymousUsageRow(SQLModel, table=True):
+    """What the books keep of deleted accounts: how many trainings and generations were
+    made each day, with nothing that tells whose."""
+
+    __tablename__ = "anonymous_usage"
+    __table_args__ = (
+        sa.CheckConstraint(_one_of("kind", UsageKind), name="kind"),
+        sa.CheckConstraint("count >= 0", name="count_not_negative"),
+    )
+
+    day: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    kind: str = Field(sa_column=sa.Column(sa.String(16), primary_key=True))
+    count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
 
 
 class ServerSecretRow(SQLModel, table=True):

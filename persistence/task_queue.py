@@ -17,6 +17,10 @@ STORE_OUTPUTS = "store_outputs"
 MAKE_RENDITIONS = "make_renditions"
 RECONCILE = "reconcile"
 FORGET_WEBHOOKS = "forget_webhooks"
+DELETE_TRAINING_UPLOAD = "delete_training_upload"
+DELETE_STORED_IMAGES = "delete_stored_images"
+DELETE_ACCOUNT = "delete_account"
+COLLECT_ORPHANS = "collect_orphans"
 
 
 def store_outputs_key(generation_id: str) -> str:
@@ -66,6 +70,20 @@ class SqlTaskQueue:
             MAKE_RENDITIONS,
             generation_id.encode(),
             make_renditions_key(generation_id),
+        )
+
+    async def delete_training_upload(self, job_id: str) -> None:
+        await self._once(DELETE_TRAINING_UPLOAD, job_id)
+
+    async def delete_stored_images(self, key_prefix: str) -> None:
+        await self._once(DELETE_STORED_IMAGES, key_prefix)
+
+    async def delete_account(self, deletion_id: str) -> None:
+        await self._once(DELETE_ACCOUNT, deletion_id)
+
+    async def _once(self, entrypoint: str, subject: str) -> None:
+        await enqueue_once(
+            await self._queries(), entrypoint, subject.encode(), f"{entrypoint}:{subject}"
         )
 
     async def _queries(self) -> Queries:

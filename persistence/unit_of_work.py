@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.connection_share import current_share
 from persistence.notifications import SqlEventPublisher
+from persistence.repositories.accounts import SqlAccountRepository
 from persistence.repositories.generations import SqlGenerationRepository
 from persistence.repositories.images import SqlGeneratedImageRepository
 from persistence.repositories.owners import SqlOwnerRepository
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
         self.webhook_deliveries = SqlWebhookDeliveryRepository(connection)
         self.generations = SqlGenerationRepository(connection)
         self.images = SqlGeneratedImageRepository(connection)
+        self.accounts = SqlAccountRepository(connection)
         self.events = SqlEventPublisher(connection)
         self.tasks = SqlTaskQueue(connection)
         return self

@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 from domain.generation.service import GenerationService
 from domain.images import ImageUrlSigner
+from domain.privacy.account_deletion import AccountDeletionService
 from domain.training.service import TrainingService
 from domain.users.service import UserService
 
@@ -13,4 +14,5 @@ class Services:
     users: UserService
     training: TrainingService
     generation: GenerationService
+    account_deletion: AccountDeletionService
     image_urls: ImageUrlSigner

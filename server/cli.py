@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,6 +125,28 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _gc(settings: Settings, args: argparse.Namespace) -> int:
+    """Removes, once, the orphans older than the grace (what the hourly task does)."""
+    from server.runtime import open_runtime
+
+    _check_storage(settings)
+    seconds = settings.orphan_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    grace = timedelta(seconds=seconds)
+
+    async def run() -> None:
+        async with open_runtime(settings, _database_url(settings), run_worker=False) as runtime:
+            collected = await runtime.orphans.collect(
+                grace=grace, include_provider=settings.replicate_api_token is not None
+            )
+        print(
+            f"removed {collected.stored_objects} stored objects and "
+            f"{collected.provider_files} provider files older than {grace}"
+        )
+
+    asyncio.run(run())
+    return 0
+
+
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     async def run(engine: AsyncEngine) -> None:
         if args.downgrade:
@@ -198,6 +221,17 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--downgrade", metavar="REVISION", help="downgrade to this revision")
     migrate_cmd.set_defaults(run=_migrate)
 
+    gc = commands.add_parser(
+        "gc", help="remove stored images and provider files no row refers to any more"
+    )
+    gc.add_argument(
+        "--grace-seconds",
+        type=_not_negative,
+        default=None,
+        help="only what is older than this (default: ORPHAN_GRACE_SECONDS)",
+    )
+    gc.set_defaults(run=_gc)
+
     token = commands.add_parser("token", help="print a signed token for SUBJECT (HS256 mode)")
     token.add_argument("subject")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
@@ -207,6 +241,16 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", default="-", help="file to write, or - for stdout")
     schema.set_defaults(run=_schema)
     return parser
+
+
+def _not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:

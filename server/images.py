@@ -1,7 +1,8 @@
 """GET /images/<id>?expires=…&signature=…: a stored image, for whoever holds a valid URL.
 
 The URL's signature is the authority (an `<img>` tag sends no header); a bad or
-expired one answers 403 and says nothing more. Local files are sent from here; an image
+expired one answers 403 and says nothing more. A valid URL of an image deleted since
+answers 404. Local files are sent from here; an image
 in a bucket is a redirect to the store's own presigned URL, valid no longer than ours.
 """
 
@@ -14,6 +15,7 @@ from domain.images import PRESIGNED_URL_MAX_SECONDS, ImageDelivery, image_size_f
 from server.runtime import Runtime
 
 FORBIDDEN = PlainTextResponse("Forbidden", status_code=403)
+GONE = PlainTextResponse("Not Found", status_code=404)
 
 
 async def serve_image(request: Request) -> Response:
@@ -32,7 +34,7 @@ async def serve_image(request: Request) -> Response:
         image_id, size=size, valid_for_seconds=max_age
     )
     if delivery is None:
-        return FORBIDDEN
+        return GONE
     cache_control = f"private, max-age={max_age}, immutable"
     if delivery.redirect_to is not None:
         return _redirect(delivery.redirect_to, cache_control)

@@ -14,6 +14,8 @@ from domain.events import EventHub
 from domain.generation.service import GenerationConfig, GenerationService
 from domain.generation.styles import StyleCatalogue
 from domain.images import ImageStorage, ImageUrlSigner, StorageUnavailable
+from domain.privacy.account_deletion import AccountDeletionService
+from domain.privacy.orphans import OrphanCollector
 from domain.training.service import TrainingConfig, TrainingService
 from domain.users.service import UserService
 from domain.webhook_links import KEY_NAME as WEBHOOK_URL_KEY_NAME
@@ -53,6 +55,7 @@ class Runtime:
     webhook_secret: WebhookSecret
     webhook_links: WebhookLinks
     persisted_queries: PersistedQueries
+    orphans: OrphanCollector
 
 
 def _allowances(settings: Settings) -> Allowances:
@@ -160,8 +163,12 @@ async def open_runtime(
                 _generation_config(settings, webhook_links),
             )
             image_urls = ImageUrlSigner(await shared_secret(engine, "image_urls"))
+            account_deletion = AccountDeletionService(uow, replicate, storage)
+            orphans = OrphanCollector(uow, replicate, storage)
             worker = Worker(
-                asyncpg_dsn(database_url), WorkerServices(training, generation), settings
+                asyncpg_dsn(database_url),
+                WorkerServices(training, generation, account_deletion, orphans),
+                settings,
             )
             working = asyncio.create_task(worker.run()) if run_worker else None
             try:
@@ -172,8 +179,10 @@ async def open_runtime(
                         users=users,
                         training=training,
                         generation=generation,
+                        account_deletion=account_deletion,
                         image_urls=image_urls,
                     ),
+                    orphans=orphans,
                     authenticator=Authenticator(build_token_verifier(settings, http), users),
                     webhook_secret=WebhookSecret(replicate, settings.replicate_webhook_secret),
                     webhook_links=webhook_links,

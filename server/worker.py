@@ -2,8 +2,10 @@
 
 Tasks: `store_outputs` (a generation's outputs into storage, queued by the domain in the
 transaction that records them), `make_renditions` (their gallery sizes, queued in the
-transaction that records the stored images), `reconcile` (one round per period across all workers)
-and `forget_webhooks` (hourly).
+transaction that records the stored images), `delete_training_upload` (an ended training's
+selfie archive on the provider), `delete_stored_images` (a deleted generation's files),
+`delete_account` (a deleted account's upstream and stored leftovers), `reconcile` (one
+round per period across all workers), `forget_webhooks` and `collect_orphans` (hourly).
 
 Periodic tasks: every worker proposes the next period's task, keyed by the period's
 number; the queue's unique dedupe key admits one per period, whichever worker proposed
@@ -29,8 +31,14 @@ from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
 
 from domain.generation.service import GenerationService
+from domain.privacy.account_deletion import AccountDeletionService
+from domain.privacy.orphans import OrphanCollector
 from domain.training.service import TrainingService
 from persistence.task_queue import (
+    COLLECT_ORPHANS,
+    DELETE_ACCOUNT,
+    DELETE_STORED_IMAGES,
+    DELETE_TRAINING_UPLOAD,
     FORGET_WEBHOOKS,
     MAKE_RENDITIONS,
     RECONCILE,
@@ -63,6 +71,16 @@ RENDITION_RETRIES = functools.partial(
     initial_delay=timedelta(seconds=1),
     max_delay=timedelta(seconds=30),
 )
+# Deletions are retried until done: 1 s, 2 s, 4 s ... then every 10 minutes, for about
+# a week; one held after that is queued again by `collect_orphans`.
+DELETION_RETRIES = functools.partial(
+    DatabaseRetryEntrypointExecutor,
+    max_attempts=1000,
+    initial_delay=timedelta(seconds=1),
+    max_delay=timedelta(minutes=10),
+)
+# An account deletion nothing has moved for this long is queued again.
+DELETION_IDLE_SECONDS = 3600.0
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -70,6 +88,8 @@ RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 class Services:
     training: TrainingService
     generation: GenerationService
+    account_deletion: AccountDeletionService
+    orphans: OrphanCollector
 
 
 @dataclass(frozen=True)
@@ -135,7 +155,11 @@ class Worker:
 
     async def _propose_forever(self, queries: Queries) -> None:
         interval = self._settings.reconcile_interval_seconds
-        schedule = (Periodic(RECONCILE, interval), Periodic(FORGET_WEBHOOKS, HOUR_SECONDS))
+        schedule = (
+            Periodic(RECONCILE, interval),
+            Periodic(FORGET_WEBHOOKS, HOUR_SECONDS),
+            Periodic(COLLECT_ORPHANS, self._settings.orphan_collect_interval_seconds),
+        )
         proposed: dict[str, int] = {}
         while not self._stopping.is_set():
             for periodic in schedule:
@@ -166,10 +190,13 @@ async def propose_next(queries: Queries, periodic: Periodic, *, after: int) -> i
 
 def build_manager(queries: Queries, services: Services, settings: Settings) -> QueueManager:
     manager = QueueManager(queries)
-    _handle(manager, STORE_OUTPUTS, _store_outputs(services), retrying=True)
+    _handle(manager, STORE_OUTPUTS, _store_outputs(services), retries=DOWNLOAD_RETRIES, hold=True)
     _handle(manager, MAKE_RENDITIONS, _make_renditions(services), retries=RENDITION_RETRIES)
+    for name, handler in _deletions(services).items():
+        _handle(manager, name, handler, retries=DELETION_RETRIES, hold=True)
     _handle(manager, RECONCILE, _reconcile(services, settings))
     _handle(manager, FORGET_WEBHOOKS, _forget_webhooks(services, queries))
+    _handle(manager, COLLECT_ORPHANS, _collect_orphans(services, settings))
     return manager
 
 
@@ -178,14 +205,14 @@ def _handle(
     name: str,
     handler: Callable[[Job], Awaitable[None]],
     *,
-    retrying: bool = False,
     retries: Callable[..., DatabaseRetryEntrypointExecutor] | None = None,
+    hold: bool = False,
 ) -> None:
     manager.entrypoint(
         name,
         # Held, not dropped, once out of attempts: an operator sees it (`pgq failed`).
-        on_failure="hold" if retrying else "delete",
-        executor_factory=DOWNLOAD_RETRIES if retrying else retries,
+        on_failure="hold" if hold else "delete",
+        executor_factory=retries,
     )(handler)
 
 
@@ -207,6 +234,38 @@ def _make_renditions(services: Services) -> Callable[[Job], Awaitable[None]]:
         await services.generation.make_renditions(_text(job))
 
     return make_renditions
+
+
+def _deletions(services: Services) -> dict[str, Callable[[Job], Awaitable[None]]]:
+    """Each raises while its step cannot finish (provider or store down, a refusal): the
+    queue retries it with backoff."""
+
+    async def delete_training_upload(job: Job) -> None:
+        await services.training.delete_upload(_text(job))
+
+    async def delete_stored_images(job: Job) -> None:
+        await services.generation.delete_stored_images(_text(job))
+
+    async def delete_account(job: Job) -> None:
+        await services.account_deletion.run(_text(job))
+
+    return {
+        DELETE_TRAINING_UPLOAD: delete_training_upload,
+        DELETE_STORED_IMAGES: delete_stored_images,
+        DELETE_ACCOUNT: delete_account,
+    }
+
+
+def _collect_orphans(services: Services, settings: Settings) -> Callable[[Job], Awaitable[None]]:
+    async def collect_orphans(job: Job) -> None:
+        await services.account_deletion.requeue_unfinished(idle_seconds=DELETION_IDLE_SECONDS)
+        await services.generation.forget_deleted_generations()
+        await services.orphans.collect(
+            grace=timedelta(seconds=settings.orphan_grace_seconds),
+            include_provider=settings.replicate_api_token is not None,
+        )
+
+    return collect_orphans
 
 
 def _reconcile(services: Services, settings: Settings) -> Callable[[Job], Awaitable[None]]:

@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     task_heartbeat_seconds: float = Field(
         default=5.0, gt=0, le=3600, validation_alias="TASK_HEARTBEAT_SECONDS"
     )
+    # Objects in storage and selfie archives on the provider that no row refers to are
+    # looked for this often, and removed once this old (work in flight is younger).
+    orphan_collect_interval_seconds: float = Field(
+        default=3600.0, gt=0, validation_alias="ORPHAN_COLLECT_INTERVAL_SECONDS"
+    )
+    orphan_grace_seconds: float = Field(
+        default=3600.0, ge=60, validation_alias="ORPHAN_GRACE_SECONDS"
+    )
 
     # Images: files under data_dir unless STORAGE_URL names a bucket. The store's endpoint
     # and credentials come from the standard AWS variables; the other sources of the

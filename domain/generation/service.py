@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from domain.allowances import Allowances, check_generation_allowance, day_start
-from domain.errors import ModelNotReady, NextStep, NotFound
+from domain.errors import AccountDeleted, BadUserInput, ModelNotReady, NextStep, NotFound
 from domain.events import EventHub, generation_topic
 from domain.generation.kind import GenerationKind
 from domain.generation.models import (
@@ -49,6 +49,8 @@ from domain.webhook_links import WebhookLinks
 log = logging.getLogger(__name__)
 
 WEBHOOK_EVENTS = ["start", "completed"]
+# A deleted generation counts against the daily allowance; it is remembered this long.
+DELETED_GENERATIONS_KEPT_FOR = timedelta(days=2)
 EXPIRED_MESSAGE = (
     "The photos were made but expired at the provider before they could be saved. "
     "This one does not count against your allowance; please generate again."
@@ -173,7 +175,8 @@ class GenerationService:
     ) -> Generation:
         now = datetime.now(UTC)
         async with self._uow() as uow:
-            await uow.users.lock(user.id)
+            if not await uow.users.lock(user.id):
+                raise AccountDeleted()
             check_generation_allowance(
                 self._config.allowances,
                 active=await uow.generations.count_active(user.id),
@@ -229,6 +232,44 @@ class GenerationService:
                 raise NotFound("No such image among yours.")
             await uow.commit()
         return image
+
+    # -- deleting -------------------------------------------------------------------------
+
+    async def delete(self, user: User, generation_id: str) -> None:
+        """Deletes one of the user's finished generations for good: its rows at once (its
+        image URLs stop working), its stored images and renditions by a queued task. It
+        still counts against the allowance of the day it was made."""
+        async with self._uow() as uow:
+            generation = await uow.generations.get_owned(user.id, generation_id)
+            if generation is None:
+                raise NotFound("No such generation among yours.")
+            generation = await uow.generations.get(generation.id, lock=True)
+            if generation is None:  # deleted by a request that ran meanwhile
+                raise NotFound("No such generation among yours.")
+            if not generation.status.is_terminal:
+                raise BadUserInput(
+                    "This generation is still running: delete it once it has finished."
+                )
+            still_counts = not generation.allowance_returned and generation.created_at >= (
+                datetime.now(UTC) - DELETED_GENERATIONS_KEPT_FOR
+            )
+            await uow.generations.delete(generation, still_counts=still_counts)
+            await uow.tasks.delete_stored_images(generation_key_prefix(generation))
+            await uow.commit()
+
+    async def delete_stored_images(self, key_prefix: str) -> None:
+        """Deletes every stored object under the prefix (raises, to be retried, while
+        the store is unreachable)."""
+        deleted = await self._storage.delete_prefix(key_prefix)
+        log.info("deleted %d stored objects under %s", deleted, key_prefix)
+
+    async def forget_deleted_generations(self) -> None:
+        """Forgets deleted generations once no allowance can count them any more."""
+        async with self._uow() as uow:
+            await uow.generations.forget_deleted_before(
+                datetime.now(UTC) - DELETED_GENERATIONS_KEPT_FOR
+            )
+            await uow.commit()
 
     async def owned_by_ids(
         self, user: User, generation_ids: Sequence[str]
@@ -344,8 +385,9 @@ class GenerationService:
             expired = LocalEnd(message=EXPIRED_MESSAGE, upstream_error=str(error))
             await self._jobs.finish_locally(generation_id, expired)
             return
+        prefix = generation_key_prefix(generation)
         keys = [
-            f"{generation.user_id}/{generation.id}/{position}.{generation.parameters.output_format}"
+            f"{prefix}{position}.{generation.parameters.output_format}"
             for position in range(len(fetched))
         ]
         for key, image in zip(keys, fetched, strict=True):
@@ -437,3 +479,8 @@ def _not_ready(model: UserModel | None, training: TrainingJob | None) -> ModelNo
         "Your last training did not finish, so you have no model yet: upload your selfies again.",
         next_step=NextStep.TRAIN,
     )
+
+
+def generation_key_prefix(generation: Generation) -> str:
+    """Its stored images and their renditions are under this key prefix."""
+    return f"{generation.user_id}/{generation.id}/"

@@ -97,6 +97,7 @@ class TrainingKind:
 
         async def settle(uow: UnitOfWork, before: TrainingJob, after: TrainingJob) -> TrainingJob:
             if after.status.is_terminal and not before.status.is_terminal:
+                await _delete_upload_later(uow, after)
                 return await _settle_model(uow, after, report, version_inputs)
             return after
 
@@ -107,6 +108,7 @@ class TrainingKind:
     ) -> TrainingJob:
         """Ended with no version: a model that never had one is FAILED."""
         status = TrainingStatus.CANCELED if end.canceled else TrainingStatus.FAILED
+        await _delete_upload_later(uow, job)
         model = await uow.user_models.for_user(job.user_id, lock=True)
         has_version = bool(model and model.replicate_version_id)
         if model is not None and not has_version:
@@ -143,6 +145,13 @@ class TrainingKind:
             model.owner, model.name, version_id
         )
         return read_version_inputs(properties)
+
+
+async def _delete_upload_later(uow: UnitOfWork, job: TrainingJob) -> None:
+    """An ending training's selfies are not kept: its upload is deleted by a task queued
+    in the transaction that records the ending."""
+    if job.upload_file_id is not None:
+        await uow.tasks.delete_training_upload(job.id)
 
 
 def is_jobs_training(job: TrainingJob, training: UpstreamTraining) -> bool:

@@ -34,6 +34,8 @@ class TrainingJob:
     updated_at: datetime
     # The selfies' upload sent with the create request (None until it is sent).
     images_url: str | None = None
+    # That upload's id on the provider's file store, until it is deleted there.
+    upload_file_id: str | None = None
 
 
 # A notice carries this much of the provider's error at most (notices stay small).
@@ -53,6 +55,7 @@ def job_snapshot(job: TrainingJob) -> dict[str, object]:
         "error": job.error,
         "upstream_error": job.upstream_error[:SNAPSHOT_ERROR_CHARS] if job.upstream_error else None,
         "images_url": job.images_url,
+        "upload_file_id": job.upload_file_id,
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "completed_at": job.completed_at.isoformat() if job.completed_at else None,
@@ -79,6 +82,7 @@ def job_from_snapshot(data: dict[str, Any]) -> TrainingJob:
         error=data.get("error"),
         upstream_error=data.get("upstream_error"),
         images_url=data.get("images_url"),
+        upload_file_id=data.get("upload_file_id"),
         created_at=created_at,
         started_at=moment("started_at"),
         completed_at=moment("completed_at"),

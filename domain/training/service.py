@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.allowances import Allowances, check_training_allowance, day_start
 from domain.errors import (
+    AccountDeleted,
     BadUserInput,
     CapacityReached,
     NotFound,
@@ -25,8 +26,8 @@ from domain.training.kind import START_FAILED_MESSAGE as START_FAILED_MESSAGE
 from domain.training.kind import TrainingKind
 from domain.training.models import TrainingJob, job_from_snapshot
 from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies
-from domain.training.uploads import UploadsInFlight
-from domain.upstream import FileUpload, Replicate, UpstreamTraining
+from domain.training.uploads import UploadsInFlight, selfie_archive_name
+from domain.upstream import FileUpload, Replicate, UploadedFile, UpstreamTraining
 from domain.upstream_jobs.engine import UpstreamJobs
 from domain.users.models import ModelStatus, User, UserModel, model_name_for, trigger_word_for
 from domain.webhook_links import WebhookLinks
@@ -37,6 +38,9 @@ TRAINER_VERSION = (
     "ostris/flux-dev-lora-trainer:26dce37af90b9d997eeb970d92e47de3064d46c300504ae376c75bef6a9022d2"
 )
 WEBHOOK_EVENTS = ["start", "logs", "completed"]
+# An ended training's upload is deleted by a task queued as it ends; one still there after
+# this long is queued again by the reconciler.
+UPLOAD_DELETION_GRACE = timedelta(minutes=10)
 CANCELED_BEFORE_SUBMITTING_MESSAGE = (
     "This training ended before it was submitted (it was canceled, or its upload took too "
     "long); nothing was charged. Start a new training whenever you are ready."
@@ -97,16 +101,20 @@ class TrainingService:
             selfies = await prepare_selfies(sources, self._selfies)
             job, model = await self._record_queued_job(user, selfies.count)
         try:
-            images_url = await self._prepare_upstream(job, model, selfies)
+            upload = await self._prepare_upstream(job, model, selfies)
         except (UpstreamRejected, UpstreamUnavailable) as error:
             raise await self._jobs.fail_to_start(job, error) from error
-        await self._record_submission(job.id, images_url)
+        try:
+            await self._record_submission(job.id, upload)
+        except AccountDeleted:
+            await self._remove_after_deletion(model, upload)
+            raise
         job = await self._jobs.submit(
             job,
             lambda: self._replicate.create_training(
                 trainer_version=TRAINER_VERSION,
                 destination=model.replicate_model_id,
-                input=self._trainer_input(images_url, job.user_id),
+                input=self._trainer_input(upload.url, job.user_id),
                 webhook=self._jobs.webhook_for(job),
                 webhook_events=WEBHOOK_EVENTS,
             ),
@@ -128,7 +136,8 @@ class TrainingService:
     ) -> tuple[TrainingJob, UserModel]:
         now = datetime.now(UTC)
         async with self._uow() as uow:
-            await uow.users.lock(user.id)
+            if not await uow.users.lock(user.id):
+                raise AccountDeleted()
             check_training_allowance(
                 self._config.allowances,
                 today=await uow.training_jobs.count_started_since(user.id, day_start(now)),
@@ -163,8 +172,8 @@ class TrainingService:
 
     async def _prepare_upstream(
         self, job: TrainingJob, model: UserModel, selfies: PreparedSelfies
-    ) -> str:
-        """The user's model exists on Replicate and the selfies are uploaded: their URL.
+    ) -> UploadedFile:
+        """The user's model exists on Replicate and the selfies are uploaded: the upload.
 
         Both are safe to repeat, so any failure here just fails the start.
         """
@@ -173,8 +182,18 @@ class TrainingService:
                 model.owner, model.name, description="A personal selfie LoRA."
             )
         return await self._replicate.upload_file(
-            FileUpload(selfies.zip_bytes, f"selfies-{job.id}.zip", "application/zip")
+            FileUpload(selfies.zip_bytes, selfie_archive_name(job.id), "application/zip")
         )
+
+    async def _remove_after_deletion(self, model: UserModel, upload: UploadedFile) -> None:
+        """The account was deleted while its training was being prepared: what this start
+        put upstream after the deletion looked is removed (the orphan collector would
+        find the upload, but not the model)."""
+        try:
+            await self._replicate.delete_file(upload.id)
+            await self._replicate.delete_model(model.owner, model.name)
+        except (UpstreamRejected, UpstreamUnavailable) as error:
+            log.error("model %s left after its account was deleted: %s", model.name, error)
 
     def _trainer_input(self, images_url: str, user_id: str) -> dict[str, Any]:
         return {
@@ -188,14 +207,22 @@ class TrainingService:
             "autocaption": True,
         }
 
-    async def _record_submission(self, job_id: str, images_url: str) -> None:
+    async def _record_submission(self, job_id: str, upload: UploadedFile) -> None:
         """Records the upload the create request carries, before sending it: should its
-        answer be lost, the reconciler recognises the training by it."""
+        answer be lost, the reconciler recognises the training by it. A job that ended
+        meanwhile has its upload deleted at once."""
         async with self._uow() as uow:
             job = await uow.training_jobs.get(job_id, lock=True)
-            if job is None or job.status.is_terminal:
+            if job is None:
+                # The account was deleted meanwhile: the orphan collector removes the upload.
+                raise AccountDeleted()
+            uploaded = replace(job, upload_file_id=upload.id)
+            if job.status.is_terminal:
+                await uow.training_jobs.save(uploaded)
+                await uow.tasks.delete_training_upload(job.id)
+                await uow.commit()
                 raise BadUserInput(CANCELED_BEFORE_SUBMITTING_MESSAGE)
-            await uow.training_jobs.save(replace(job, images_url=images_url))
+            await uow.training_jobs.save(replace(uploaded, images_url=upload.url))
             await uow.commit()
 
     # -- following ---------------------------------------------------------------------
@@ -278,13 +305,40 @@ class TrainingService:
     async def reconcile(
         self, *, silent_for_seconds: float, lease_seconds: float, batch: int
     ) -> int:
-        """Polls Replicate for jobs not heard of lately, looks for lost starts; returns how
-        many were checked."""
-        return await self._jobs.reconcile(
+        """Polls Replicate for jobs not heard of lately, looks for lost starts, queues the
+        upload deletions that were missed; returns how many jobs were checked."""
+        checked = await self._jobs.reconcile(
             silent_for_seconds=silent_for_seconds,
             lease_seconds=lease_seconds,
             batch=batch,
         )
+        await self.queue_missed_upload_deletions(batch=batch)
+        return checked
 
     async def forget_webhooks_before(self, moment: datetime) -> None:
         await self._jobs.forget_webhooks_before(moment)
+
+    # -- not keeping the selfies ---------------------------------------------------------
+
+    async def delete_upload(self, job_id: str) -> None:
+        """Deletes the ended training's selfie archive from the provider's file store
+        (raising, to be retried, while the provider does not answer)."""
+        async with self._uow(read_only=True) as uow:
+            job = await uow.training_jobs.get(job_id)
+        if job is None or job.upload_file_id is None or not job.status.is_terminal:
+            return
+        await self._replicate.delete_file(job.upload_file_id)
+        async with self._uow() as uow:
+            await uow.training_jobs.forget_upload(job.upload_file_id)
+            await uow.commit()
+
+    async def queue_missed_upload_deletions(self, *, batch: int) -> int:
+        """Queues deleting the uploads of trainings that ended a while ago and still have
+        one (a deletion that failed for good, or jobs from before deletions existed)."""
+        ended_before = datetime.now(UTC) - UPLOAD_DELETION_GRACE
+        async with self._uow() as uow:
+            jobs = await uow.training_jobs.uploads_to_delete(ended_before=ended_before, limit=batch)
+            for job in jobs:
+                await uow.tasks.delete_training_upload(job.id)
+            await uow.commit()
+        return len(jobs)

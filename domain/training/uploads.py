@@ -1,7 +1,14 @@
-"""One selfie upload per user at a time, within this process."""
+"""One selfie upload per user at a time, within this process; what uploads are named."""
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+# Selfie archives on the provider's file store are named "selfies-<training job id>.zip".
+SELFIE_ARCHIVE_PREFIX = "selfies-"
+
+
+def selfie_archive_name(job_id: str) -> str:
+    return f"{SELFIE_ARCHIVE_PREFIX}{job_id}.zip"
 
 
 class UploadsInFlight:

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import any_, func, insert, select, update
+from sqlalchemy import any_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.generation.models import (
@@ -14,12 +14,15 @@ from domain.generation.models import (
 )
 from domain.generation.parameters import GenerationParameters
 from domain.paging import Page
+from domain.privacy.models import UsageKind
+from persistence.repositories.accounts import count_anonymously
 from persistence.repositories.arrays import uuid_array
 from persistence.repositories.leases import claim_stale
 from persistence.repositories.rows import RowRepository, parse_uuid
-from persistence.tables import GenerationRow, table_of
+from persistence.tables import DeletedGenerationRow, GenerationRow, table_of
 
 generations = table_of(GenerationRow)
+deleted_generations = table_of(DeletedGenerationRow)
 _ACTIVE = [status.value for status in ACTIVE_GENERATION_STATUSES]
 
 
@@ -123,7 +126,7 @@ class SqlGenerationRepository(RowRepository[Generation]):
         return int(count or 0)
 
     async def count_counted_since(self, user_id: str, moment: datetime) -> int:
-        count = await self._connection.scalar(
+        kept = (
             select(func.count())
             .select_from(generations)
             .where(
@@ -131,8 +134,51 @@ class SqlGenerationRepository(RowRepository[Generation]):
                 generations.c.created_at >= moment,
                 generations.c.allowance_returned.is_(False),
             )
+            .scalar_subquery()
         )
-        return int(count or 0)
+        deleted = (
+            select(func.count())
+            .select_from(deleted_generations)
+            .where(
+                deleted_generations.c.user_id == user_id,
+                deleted_generations.c.created_at >= moment,
+            )
+            .scalar_subquery()
+        )
+        return int(await self._connection.scalar(select(kept + deleted)) or 0)
+
+    async def active_for_user(self, user_id: str) -> list[Generation]:
+        return await self._all(
+            select(generations).where(
+                generations.c.user_id == user_id, generations.c.status.in_(_ACTIVE)
+            )
+        )
+
+    async def delete(self, generation: Generation, *, still_counts: bool) -> None:
+        key = uuid.UUID(generation.id)
+        await count_anonymously(
+            self._connection, generations, UsageKind.GENERATION, generations.c.id == key
+        )
+        if still_counts:
+            await self._connection.execute(
+                insert(deleted_generations).values(
+                    id=key, user_id=generation.user_id, created_at=generation.created_at
+                )
+            )
+        # Its images' rows go with it (ON DELETE CASCADE).
+        await self._connection.execute(delete(generations).where(generations.c.id == key))
+
+    async def existing_ids(self, generation_ids: Sequence[str]) -> set[str]:
+        rows = await self._connection.scalars(
+            select(generations.c.id).where(generations.c.id == any_(uuid_array(generation_ids)))
+        )
+        return {str(key) for key in rows}
+
+    async def forget_deleted_before(self, moment: datetime) -> int:
+        result = await self._connection.execute(
+            delete(deleted_generations).where(deleted_generations.c.created_at < moment)
+        )
+        return int(result.rowcount)
 
     async def page(
         self,

@@ -33,3 +33,10 @@ class SqlOwnerRepository:
             if reserved is not None:
                 return owner
         return None
+
+    async def release_model_slot(self, owner: str) -> None:
+        await self._connection.execute(
+            update(owners_table)
+            .where(owners_table.c.owner == owner, owners_table.c.model_count > 0)
+            .values(model_count=owners_table.c.model_count - 1)
+        )

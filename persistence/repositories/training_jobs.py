@@ -33,6 +33,7 @@ def _to_job(row: Any) -> TrainingJob:
         error=row.error,
         upstream_error=row.upstream_error,
         images_url=row.images_url,
+        upload_file_id=row.upload_file_id,
         created_at=row.created_at,
         started_at=row.started_at,
         completed_at=row.completed_at,
@@ -112,6 +113,7 @@ class SqlTrainingJobRepository(RowRepository[TrainingJob]):
                 error=job.error,
                 upstream_error=job.upstream_error,
                 images_url=job.images_url,
+                upload_file_id=job.upload_file_id,
                 started_at=job.started_at,
                 completed_at=job.completed_at,
                 updated_at=func.now(),
@@ -141,6 +143,32 @@ class SqlTrainingJobRepository(RowRepository[TrainingJob]):
     ) -> Page[TrainingJob]:
         query = select(jobs).where(jobs.c.user_id == user_id)
         return await self._page(query, jobs, first=first, after=after)
+
+    async def all_for_user(self, user_id: str) -> list[TrainingJob]:
+        return await self._all(select(jobs).where(jobs.c.user_id == user_id))
+
+    async def uploads_to_delete(self, *, ended_before: datetime, limit: int) -> list[TrainingJob]:
+        return await self._all(
+            select(jobs)
+            .where(
+                jobs.c.upload_file_id.is_not(None),
+                jobs.c.completed_at.is_not(None),
+                jobs.c.completed_at < ended_before,
+            )
+            .order_by(jobs.c.completed_at)
+            .limit(limit)
+        )
+
+    async def forget_upload(self, file_id: str) -> None:
+        await self._connection.execute(
+            update(jobs).where(jobs.c.upload_file_id == file_id).values(upload_file_id=None)
+        )
+
+    async def referenced_uploads(self, file_ids: Sequence[str]) -> set[str]:
+        rows = await self._connection.scalars(
+            select(jobs.c.upload_file_id).where(jobs.c.upload_file_id == any_(text_array(file_ids)))
+        )
+        return {str(file_id) for file_id in rows}
 
     async def claim_stale(
         self,

@@ -22,10 +22,11 @@ class SqlUserRepository(RowRepository[User]):
     async def get_by_subject(self, subject: str) -> User | None:
         return await self._one(select(users).where(users.c.subject == subject))
 
-    async def lock(self, user_id: str) -> None:
-        await self._connection.execute(
+    async def lock(self, user_id: str) -> bool:
+        locked = await self._connection.scalar(
             select(users.c.id).where(users.c.id == user_id).with_for_update()
         )
+        return locked is not None
 
     async def insert_if_absent(self, user_id: str, subject: str) -> None:
         await self._connection.execute(

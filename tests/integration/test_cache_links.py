@@ -91,7 +91,7 @@ async def test_nodes_reads_each_type_in_one_batch(studio: Studio) -> None:
         second["id"],
         *(image["id"] for image in first["images"] + second["images"]),
     ]
-    await nodes(studio, "alice", few)  # sign-in is remembered after the first request
+    await nodes(studio, "alice", few)  # the first request provisions the user
 
     with counted_statements() as for_few:
         await nodes(studio, "alice", few)

@@ -11,7 +11,8 @@ The rules the SQL enforces and the services rely on are modelled:
   lock for all is stricter still; opening a second one inside the first (which could
   deadlock on PostgreSQL) raises. Read-only ones read the committed tables and refuse
   writes.
-- users: id (`[a-z0-9]{1,32}`) and subject unique; `insert_if_absent` ignores a clash.
+- users: id (`[a-z0-9]{1,32}`) and subject unique; `insert_if_absent` ignores a clash;
+  `lock` answers whether the user (still) exists.
 - user_models: one per user (`create` raises TrainingInProgress.being_started), the
   user must exist, the Replicate model id is unique.
 - training_jobs: one active per user (`insert_queued` raises TrainingInProgress.running),
@@ -20,14 +21,23 @@ The rules the SQL enforces and the services rely on are modelled:
   `count_started_since` leaves out the failed jobs that never reached Replicate.
 - generations: the user must exist, a photoshoot has a style and nothing else does, a
   Replicate prediction id belongs to one generation, `completed_at` exactly when
-  terminal, `count_counted_since` leaves out those whose allowance was given back.
+  terminal, `count_counted_since` leaves out those whose allowance was given back and
+  counts the deleted ones kept as still counting (`deleted_generations`, gone with
+  their user). Deleting a generation deletes its images.
+- accounts: `erase_user` adds the user's generations and trainings to `anonymous_usage`
+  (per UTC day and kind), then deletes their images, generations, trainings, model and
+  user row; a deletion per former user, `step_done` true only the first time (and it
+  clears `last_error`), `unfinished_deletions` those not moved since the moment.
 - generated_images: belong to their generation's user; one image per (generation,
   position), the first kept; storage keys unique; one pick per generation.
-- owners: a model slot is never reserved past `per_owner`.
+- owners: a model slot is never reserved past `per_owner`; a release never goes below 0.
 - webhook deliveries: each id recorded once.
 - tasks: `store_outputs` queued with the transaction (gone if it rolls back), once while
   one for that generation waits; `FakeDatabase.take_tasks()` takes them as a worker would.
-  `make_renditions` likewise, taken by `FakeDatabase.take_rendition_tasks()`.
+  `make_renditions` likewise, taken by `FakeDatabase.take_rendition_tasks()`, and
+  `delete_training_upload`, `delete_stored_images`, `delete_account` by
+  `take_upload_deletion_tasks()`, `take_stored_image_deletion_tasks()`,
+  `take_account_deletion_tasks()`.
 - leases: `claim_stale` as persistence/repositories/leases.py: claimable rows silent
   that long (or not yet known upstream), unleased or with the lease run out, oldest
   heard first, at most `limit`, now leased; `save` records "heard now" and frees it.
@@ -37,14 +47,15 @@ and concurrent readers seeing a writer's uncommitted rows (they never do here ei
 """
 
 import asyncio
+import copy
 import hashlib
 import itertools
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -58,12 +69,20 @@ from domain.generation.models import (
     StoredOutput,
 )
 from domain.generation.parameters import GenerationParameters
-from domain.images import FetchedImage, ImageSize, OutputFetchError
+from domain.images import FetchedImage, ImageSize, OutputFetchError, StoredObject
 from domain.paging import Page
+from domain.privacy.models import AccountDeletion, DeletionStep, UsageKind
 from domain.training.models import TrainingJob, TrainingStatus, job_snapshot
 from domain.training.selfies import CleanedSelfie, ReadSelfie, SelfieLimits
 from domain.training.versions import LOCKED_PARAMETER_SPELLINGS
-from domain.upstream import FileUpload, UpstreamPrediction, UpstreamStatus, UpstreamTraining
+from domain.upstream import (
+    FileUpload,
+    UploadedFile,
+    UpstreamFile,
+    UpstreamPrediction,
+    UpstreamStatus,
+    UpstreamTraining,
+)
 from domain.users.models import ModelStatus, User, UserModel
 
 T = TypeVar("T")
@@ -89,6 +108,23 @@ class Heard:
     lease_until: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DeletedGeneration:
+    """A deleted generation that still counts against its user's allowance of the day."""
+
+    user_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionRow:
+    """An account deletion's row: the record, why its last step failed, when it moved."""
+
+    deletion: AccountDeletion
+    last_error: str | None
+    updated_at: datetime
+
+
 @dataclass
 class Tables:
     users: dict[str, User] = field(default_factory=dict)
@@ -103,21 +139,20 @@ class Tables:
     tasks: list[str] = field(default_factory=list)
     # The generation ids of the queued `make_renditions` tasks, oldest first.
     rendition_tasks: list[str] = field(default_factory=list)
+    deleted_generations: dict[str, DeletedGeneration] = field(default_factory=dict)
+    deletions: dict[str, DeletionRow] = field(default_factory=dict)
+    # What the books keep of erased rows: a count per (UTC day, kind), nothing whose.
+    anonymous_usage: dict[tuple[date, UsageKind], int] = field(default_factory=dict)
+    # The job ids of the queued `delete_training_upload` tasks, oldest first.
+    upload_deletion_tasks: list[str] = field(default_factory=list)
+    # The key prefixes of the queued `delete_stored_images` tasks, oldest first.
+    stored_image_deletion_tasks: list[str] = field(default_factory=list)
+    # The deletion ids of the queued `delete_account` tasks, oldest first.
+    account_deletion_tasks: list[str] = field(default_factory=list)
 
     def copy(self) -> "Tables":
-        # Rows are frozen dataclasses: copying the dicts copies the tables.
-        return Tables(
-            dict(self.users),
-            dict(self.user_models),
-            dict(self.training_jobs),
-            dict(self.generations),
-            dict(self.images),
-            dict(self.owners),
-            dict(self.deliveries),
-            dict(self.heard),
-            list(self.tasks),
-            list(self.rendition_tasks),
-        )
+        # Rows are frozen dataclasses: copying the dicts and lists copies the tables.
+        return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self)})
 
 
 class FakeDatabase:
@@ -156,6 +191,22 @@ class FakeDatabase:
     def take_rendition_tasks(self) -> list[str]:
         """The queued `make_renditions` tasks' generation ids, taken off the queue."""
         taken, self.tables.rendition_tasks = self.tables.rendition_tasks, []
+        return taken
+
+    def take_upload_deletion_tasks(self) -> list[str]:
+        """The queued `delete_training_upload` tasks' job ids, taken off the queue."""
+        taken, self.tables.upload_deletion_tasks = self.tables.upload_deletion_tasks, []
+        return taken
+
+    def take_stored_image_deletion_tasks(self) -> list[str]:
+        """The queued `delete_stored_images` tasks' key prefixes, taken off the queue."""
+        taken = self.tables.stored_image_deletion_tasks
+        self.tables.stored_image_deletion_tasks = []
+        return taken
+
+    def take_account_deletion_tasks(self) -> list[str]:
+        """The queued `delete_account` tasks' deletion ids, taken off the queue."""
+        taken, self.tables.account_deletion_tasks = self.tables.account_deletion_tasks, []
         return taken
 
     def snapshot(self) -> Tables:
@@ -296,9 +347,10 @@ class FakeUserRepository:
             return
         tables.users[user_id] = User(user_id, subject, now())
 
-    async def lock(self, user_id: str) -> None:
-        self._txn.writable()
+    async def lock(self, user_id: str) -> bool:
+        tables = self._txn.writable()
         self.locked.append(user_id)
+        return user_id in tables.users
 
 
 class FakeUserModelRepository:
@@ -461,6 +513,29 @@ class FakeTrainingJobRepository:
     ) -> Page[TrainingJob]:
         return _page([j for j in self._jobs() if j.user_id == user_id], first, after)
 
+    async def all_for_user(self, user_id: str) -> list[TrainingJob]:
+        return [j for j in self._jobs() if j.user_id == user_id]
+
+    async def uploads_to_delete(self, *, ended_before: datetime, limit: int) -> list[TrainingJob]:
+        ended = [
+            j
+            for j in self._jobs()
+            if j.upload_file_id is not None
+            and j.completed_at is not None
+            and j.completed_at < ended_before
+        ]
+        return sorted(ended, key=lambda job: job.completed_at or ended_before)[:limit]
+
+    async def forget_upload(self, file_id: str) -> None:
+        tables = self._txn.writable()
+        for job in list(tables.training_jobs.values()):
+            if job.upload_file_id == file_id:
+                tables.training_jobs[job.id] = replace(job, upload_file_id=None)
+
+    async def referenced_uploads(self, file_ids: Sequence[str]) -> set[str]:
+        uploads = {j.upload_file_id for j in self._jobs() if j.upload_file_id is not None}
+        return uploads & set(file_ids)
+
 
 class FakeGenerationRepository:
     def __init__(self, txn: _Transaction) -> None:
@@ -546,11 +621,17 @@ class FakeGenerationRepository:
         return sum(1 for g in self._all() if g.user_id == user_id and not g.status.is_terminal)
 
     async def count_counted_since(self, user_id: str, moment: datetime) -> int:
-        return sum(
+        kept = sum(
             1
             for g in self._all()
             if g.user_id == user_id and g.created_at >= moment and not g.allowance_returned
         )
+        deleted = sum(
+            1
+            for d in self._txn.tables.deleted_generations.values()
+            if d.user_id == user_id and d.created_at >= moment
+        )
+        return kept + deleted
 
     async def page(
         self,
@@ -580,6 +661,33 @@ class FakeGenerationRepository:
             lease_seconds=lease_seconds,
             limit=limit,
         )
+
+    async def active_for_user(self, user_id: str) -> list[Generation]:
+        return [g for g in self._all() if g.user_id == user_id and not g.status.is_terminal]
+
+    async def delete(self, generation: Generation, *, still_counts: bool) -> None:
+        tables = self._txn.writable()
+        deleted = tables.generations.get(generation.id)
+        if deleted is None:
+            return
+        _count_anonymously(tables, UsageKind.GENERATION, [deleted])
+        if still_counts:
+            _require(deleted.user_id in tables.users, f"no user {deleted.user_id}")
+            _require(generation.id not in tables.deleted_generations, "deleted generation taken")
+            tables.deleted_generations[generation.id] = DeletedGeneration(
+                generation.user_id, generation.created_at
+            )
+        _delete_generations(tables, {generation.id})
+
+    async def existing_ids(self, generation_ids: Sequence[str]) -> set[str]:
+        return set(generation_ids) & set(self._txn.tables.generations)
+
+    async def forget_deleted_before(self, moment: datetime) -> int:
+        deleted = self._txn.writable().deleted_generations
+        old = [key for key, row in deleted.items() if row.created_at < moment]
+        for key in old:
+            del deleted[key]
+        return len(old)
 
 
 class FakeGeneratedImageRepository:
@@ -669,6 +777,91 @@ class FakeOwnerRepository:
                 return owner
         return None
 
+    async def release_model_slot(self, owner: str) -> None:
+        counts = self._txn.writable().owners
+        if counts.get(owner, 0) > 0:
+            counts[owner] -= 1
+
+
+class FakeAccountRepository:
+    def __init__(self, txn: _Transaction) -> None:
+        self._txn = txn
+
+    async def erase_user(self, user_id: str) -> None:
+        tables = self._txn.writable()
+        generations = [g for g in tables.generations.values() if g.user_id == user_id]
+        jobs = [j for j in tables.training_jobs.values() if j.user_id == user_id]
+        _count_anonymously(tables, UsageKind.GENERATION, generations)
+        _count_anonymously(tables, UsageKind.TRAINING, jobs)
+        _delete_generations(tables, {g.id for g in generations})
+        for job in jobs:
+            del tables.training_jobs[job.id]
+            tables.heard.pop(job.id, None)
+        for model in [m for m in tables.user_models.values() if m.user_id == user_id]:
+            del tables.user_models[model.id]
+        # Deleted generations go with their user (ON DELETE CASCADE).
+        for key in [k for k, d in tables.deleted_generations.items() if d.user_id == user_id]:
+            del tables.deleted_generations[key]
+        tables.users.pop(user_id, None)
+
+    async def insert_deletion(
+        self,
+        *,
+        former_user_id: str,
+        replicate_model_id: str | None,
+        training_ids: Sequence[str],
+        prediction_ids: Sequence[str],
+        file_ids: Sequence[str],
+    ) -> AccountDeletion:
+        tables = self._txn.writable()
+        _require(_USER_ID.fullmatch(former_user_id) is not None, "former_user_id check")
+        _require(
+            all(r.deletion.former_user_id != former_user_id for r in tables.deletions.values()),
+            f"a deletion of {former_user_id} exists",
+        )
+        moment = now()
+        deletion = AccountDeletion(
+            id=str(uuid.uuid4()),
+            former_user_id=former_user_id,
+            replicate_model_id=replicate_model_id,
+            training_ids=tuple(training_ids),
+            prediction_ids=tuple(prediction_ids),
+            file_ids=tuple(file_ids),
+            steps_done=frozenset(),
+            created_at=moment,
+        )
+        tables.deletions[deletion.id] = DeletionRow(deletion, None, moment)
+        return deletion
+
+    async def get_deletion(self, deletion_id: str, *, lock: bool = False) -> AccountDeletion | None:
+        if lock:
+            self._txn.writable()
+        row = self._txn.tables.deletions.get(deletion_id)
+        return row.deletion if row else None
+
+    async def step_done(self, deletion_id: str, step: DeletionStep) -> bool:
+        deletions = self._txn.writable().deletions
+        row = deletions.get(deletion_id)
+        if row is None or step in row.deletion.steps_done:
+            return False
+        done = replace(row.deletion, steps_done=row.deletion.steps_done | {step})
+        deletions[deletion_id] = DeletionRow(done, None, now())
+        return True
+
+    async def step_failed(self, deletion_id: str, error: str) -> None:
+        deletions = self._txn.writable().deletions
+        row = deletions.get(deletion_id)
+        if row is not None:
+            deletions[deletion_id] = replace(row, last_error=error, updated_at=now())
+
+    async def finish_deletion(self, deletion_id: str) -> None:
+        self._txn.writable().deletions.pop(deletion_id, None)
+
+    async def unfinished_deletions(self, *, older_than: datetime) -> list[AccountDeletion]:
+        rows = self._txn.tables.deletions.values()
+        idle = [row.deletion for row in rows if row.updated_at < older_than]
+        return sorted(idle, key=lambda deletion: deletion.id)
+
 
 class FakeWebhookDeliveryRepository:
     def __init__(self, txn: _Transaction) -> None:
@@ -718,9 +911,22 @@ class FakeTaskQueue:
             tasks.append(generation_id)
 
     async def make_renditions(self, generation_id: str) -> None:
-        tasks = self._txn.writable().rendition_tasks
-        if generation_id not in tasks:
-            tasks.append(generation_id)
+        _queue_once(self._txn.writable().rendition_tasks, generation_id)
+
+    async def delete_training_upload(self, job_id: str) -> None:
+        _queue_once(self._txn.writable().upload_deletion_tasks, job_id)
+
+    async def delete_stored_images(self, key_prefix: str) -> None:
+        _queue_once(self._txn.writable().stored_image_deletion_tasks, key_prefix)
+
+    async def delete_account(self, deletion_id: str) -> None:
+        _queue_once(self._txn.writable().account_deletion_tasks, deletion_id)
+
+
+def _queue_once(tasks: list[str], subject: str) -> None:
+    """A task is queued once while one for the same subject waits."""
+    if subject not in tasks:
+        tasks.append(subject)
 
 
 # -- the unit of work ----------------------------------------------------------------------
@@ -740,6 +946,7 @@ class FakeUnitOfWork:
         self.generations = FakeGenerationRepository(self._txn)
         self.images = FakeGeneratedImageRepository(self._txn)
         self.webhook_deliveries = FakeWebhookDeliveryRepository(self._txn)
+        self.accounts = FakeAccountRepository(self._txn)
         self.events = FakeEventPublisher(self._txn)
         self.tasks = FakeTaskQueue(self._txn)
 
@@ -795,8 +1002,13 @@ _WRITES = frozenset(
         "cancel_training",
         "create_prediction",
         "cancel_prediction",
+        "delete_model_version",
+        "delete_model",
+        "delete_file",
     }
 )
+# What the provider answers when asked to delete a model that still has versions.
+MODEL_HAS_VERSIONS = "This model has versions. Delete them before deleting the model."
 
 
 @dataclass(frozen=True, slots=True)
@@ -820,7 +1032,11 @@ class FakeReplicate:
         self.configured = configured
         self.calls: list[Call] = []
         self.models: dict[tuple[str, str], dict[str, Any]] = {}
-        self.files: dict[str, bytes] = {}
+        # A deleted model's name stays taken, as on the provider.
+        self.deleted_models: set[tuple[str, str]] = set()
+        # Each model's version ids, oldest first (`succeed_training` adds one).
+        self.model_versions: dict[tuple[str, str], list[str]] = {}
+        self.files: dict[str, UpstreamFile] = {}
         self.trainings: dict[str, UpstreamTraining] = {}
         self.predictions: dict[str, UpstreamPrediction] = {}
         # Each prediction's request body, as JSON would carry it.
@@ -844,7 +1060,7 @@ class FakeReplicate:
 
     @property
     def writes(self) -> list[Call]:
-        """The calls that would change something upstream (every POST)."""
+        """The calls that would change something upstream (every POST and DELETE)."""
         return [call for call in self.calls if call.name in _WRITES]
 
     def update_training(self, training_id: str, **changes: Any) -> UpstreamTraining:
@@ -860,6 +1076,10 @@ class FakeReplicate:
     def succeed_training(self, training_id: str, version_id: str = "v1") -> UpstreamTraining:
         created = (a for a in self.calls_to("create_training") if a.get("id") == training_id)
         destination = next(created)["destination"]
+        owner, _, name = destination.partition("/")
+        versions = self.model_versions.setdefault((owner, name), [])
+        if version_id not in versions:
+            versions.append(version_id)
         return self.update_training(
             training_id,
             status=UpstreamStatus.SUCCEEDED,
@@ -880,16 +1100,27 @@ class FakeReplicate:
 
     async def create_model(self, owner: str, name: str, *, description: str) -> bool:
         self._call("create_model", owner=owner, name=name, description=description)
-        if (owner, name) in self.models:
+        if (owner, name) in self.models or (owner, name) in self.deleted_models:
             return False
         self.models[(owner, name)] = {"owner": owner, "name": name, "visibility": "private"}
         return self._answer("create_model", True)
 
-    async def upload_file(self, upload: FileUpload) -> str:
+    async def upload_file(self, upload: FileUpload) -> UploadedFile:
         self._call("upload_file", filename=upload.filename, content_type=upload.content_type)
-        url = f"https://api.replicate.test/v1/files/f{next(self._ids)}"
-        self.files[url] = upload.content
-        return self._answer("upload_file", url)
+        file_id = f"f{next(self._ids)}"
+        self.files[file_id] = UpstreamFile(id=file_id, name=upload.filename, created_at=now())
+        uploaded = UploadedFile(id=file_id, url=f"https://api.replicate.test/v1/files/{file_id}")
+        return self._answer("upload_file", uploaded)
+
+    async def delete_file(self, file_id: str) -> None:
+        self._call("delete_file", file_id=file_id)
+        self.files.pop(file_id, None)
+
+    async def list_files(self, *, max_pages: int = 10) -> list[UpstreamFile]:
+        self._call("list_files", max_pages=max_pages)
+        oldest = datetime.min.replace(tzinfo=UTC)
+        files = sorted(self.files.values(), key=lambda f: f.created_at or oldest, reverse=True)
+        return files[: self.PAGE_SIZE * max_pages]
 
     async def create_training(
         self,
@@ -946,6 +1177,34 @@ class FakeReplicate:
     ) -> dict[str, Any] | None:
         self._call("get_version_input_schema", owner=owner, name=name, version_id=version_id)
         return self.version_inputs.get(version_id, dict(FULL_VERSION_INPUTS))
+
+    async def list_model_versions(self, owner: str, name: str) -> list[str] | None:
+        self._call("list_model_versions", owner=owner, name=name)
+        if (owner, name) not in self.models:
+            return None
+        return list(reversed(self.model_versions.get((owner, name), [])))
+
+    async def delete_model_version(self, owner: str, name: str, version_id: str) -> None:
+        """Deletes the version and every prediction made with it."""
+        self._call("delete_model_version", owner=owner, name=name, version_id=version_id)
+        versions = self.model_versions.get((owner, name), [])
+        if version_id not in versions:
+            return
+        versions.remove(version_id)
+        for prediction in list(self.predictions.values()):
+            if prediction.version == version_id:
+                del self.predictions[prediction.id]
+                self.prediction_bodies.pop(prediction.id, None)
+
+    async def delete_model(self, owner: str, name: str) -> None:
+        self._call("delete_model", owner=owner, name=name)
+        if (owner, name) not in self.models:
+            return
+        if self.model_versions.get((owner, name)):
+            raise UpstreamRejected(409, MODEL_HAS_VERSIONS)
+        del self.models[(owner, name)]
+        self.model_versions.pop((owner, name), None)
+        self.deleted_models.add((owner, name))
 
     async def webhook_secret(self) -> str:
         self._call("webhook_secret")
@@ -1017,9 +1276,11 @@ class FakeReplicate:
 class FakeImageStorage:
     def __init__(self) -> None:
         self.saved: dict[str, tuple[bytes, str]] = {}
+        self.saved_at: dict[str, datetime] = {}  # a test may backdate an object
 
     async def save(self, key: str, content: bytes, content_type: str) -> None:
         self.saved[key] = (content, content_type)
+        self.saved_at[key] = datetime.now(UTC)
 
     async def read(self, key: str) -> bytes | None:
         kept = self.saved.get(key)
@@ -1027,9 +1288,22 @@ class FakeImageStorage:
 
     async def delete(self, key: str) -> None:
         self.saved.pop(key, None)
+        self.saved_at.pop(key, None)
 
     async def presigned_url(self, key: str, *, expires_in_seconds: int) -> str | None:
         return None
+
+    async def list_objects(self, prefix: str = "") -> AsyncIterator[StoredObject]:
+        for key in [key for key in self.saved if key.startswith(prefix)]:
+            yield StoredObject(key, self.saved_at.get(key, datetime.now(UTC)))
+
+    async def delete_prefix(self, prefix: str) -> int:
+        if not prefix.endswith("/"):
+            raise ValueError(f"Not a valid key prefix to delete under: {prefix!r}")
+        doomed = [key for key in self.saved if key.startswith(prefix)]
+        for key in doomed:
+            await self.delete(key)
+        return len(doomed)
 
 
 class FakeOutputFetcher:
@@ -1112,6 +1386,24 @@ def _existing(rows: dict[str, T], key: str) -> T:
 
 def _active(job: TrainingJob) -> bool:
     return not job.status.is_terminal
+
+
+def _count_anonymously(
+    tables: Tables, kind: UsageKind, rows: Iterable[TrainingJob | Generation]
+) -> None:
+    """Adds the rows to the anonymous usage of their (UTC) day."""
+    for row in rows:
+        key = (row.created_at.astimezone(UTC).date(), kind)
+        tables.anonymous_usage[key] = tables.anonymous_usage.get(key, 0) + 1
+
+
+def _delete_generations(tables: Tables, generation_ids: set[str]) -> None:
+    """Deletes the generations and their images (ON DELETE CASCADE)."""
+    for image in [i for i in tables.images.values() if i.generation_id in generation_ids]:
+        del tables.images[image.id]
+    for generation_id in generation_ids:
+        tables.generations.pop(generation_id, None)
+        tables.heard.pop(generation_id, None)
 
 
 def _require_unique_upstream_id(

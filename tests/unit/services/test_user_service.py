@@ -17,16 +17,29 @@ async def test_a_first_sign_in_provisions_the_user_once(
     assert list(db.tables.users) == [first.id]
 
 
-async def test_a_known_subject_is_served_from_memory(
+async def test_a_known_subject_is_read_with_nothing_written(
     uow: FakeUnitOfWorkFactory, db: FakeDatabase
 ) -> None:
     users = UserService(uow)
     await users.sign_in("oidc|alice")
-    opened = len(uow.opened)
+    commits = db.commits
 
     await users.sign_in("oidc|alice")
 
-    assert len(uow.opened) == opened
+    assert db.commits == commits
+
+
+async def test_the_subject_of_a_deleted_user_signs_in_as_a_new_user(
+    uow: FakeUnitOfWorkFactory, db: FakeDatabase
+) -> None:
+    users = UserService(uow)
+    before = await users.sign_in("oidc|alice")
+    del db.tables.users[before.id]  # as deleting the account does, on any replica
+
+    after = await users.sign_in("oidc|alice")
+
+    assert after.id != before.id
+    assert list(db.tables.users) == [after.id]
 
 
 @pytest.mark.parametrize("subject", ["", "x" * 256])
