@@ -44,9 +44,7 @@ class AccountRepository(Protocol):
         file_ids: Sequence[str],
     ) -> AccountDeletion: ...
 
-    async def get_deletion(
-        self, deletion_id: str, *, lock: bool = False
-    ) -> AccountDeletion | None: ...
+    async def get_deletion(self, deletion_id: str) -> AccountDeletion | None: ...
 
     async def step_done(self, deletion_id: str, step: DeletionStep) -> bool:
         """Records the step done; False when it was recorded before."""

@@ -104,12 +104,11 @@ class SqlAccountRepository(RowRepository[AccountDeletion]):
             .returning(deletions)
         )
 
-    async def get_deletion(self, deletion_id: str, *, lock: bool = False) -> AccountDeletion | None:
+    async def get_deletion(self, deletion_id: str) -> AccountDeletion | None:
         key = parse_uuid(deletion_id)
         if key is None:
             return None
-        query = select(deletions).where(deletions.c.id == key)
-        return await self._one(query.with_for_update() if lock else query)
+        return await self._one(select(deletions).where(deletions.c.id == key))
 
     async def step_done(self, deletion_id: str, step: DeletionStep) -> bool:
         result = await self._connection.execute(

@@ -833,9 +833,7 @@ class FakeAccountRepository:
         tables.deletions[deletion.id] = DeletionRow(deletion, None, moment)
         return deletion
 
-    async def get_deletion(self, deletion_id: str, *, lock: bool = False) -> AccountDeletion | None:
-        if lock:
-            self._txn.writable()
+    async def get_deletion(self, deletion_id: str) -> AccountDeletion | None:
         row = self._txn.tables.deletions.get(deletion_id)
         return row.deletion if row else None
 

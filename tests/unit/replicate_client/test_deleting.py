@@ -2,7 +2,7 @@
 and the deletes, which are idempotent (retried like GETs; 404 means already deleted)."""
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -35,28 +35,6 @@ DELETES: dict[str, tuple[Delete, str]] = {
     "model": (lambda c: c.delete_model("sselfie", "user-1-selfie-lora"), MODEL_PATH),
     "file": (lambda c: c.delete_file("MjA0Zj"), "/files/MjA0Zj"),
 }
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
-
-
-@pytest.fixture
-def client(http: httpx.AsyncClient, sleep: FakeSleep) -> ReplicateClient:
-    return ReplicateClient(http, base_url=BASE_URL, token=TOKEN, sleep=sleep)
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
-        yield router
 
 
 def version(version_id: str) -> dict[str, object]:

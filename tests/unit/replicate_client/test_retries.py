@@ -1,7 +1,7 @@
 """The retry policy: GETs retry freely; POSTs only when they surely did not arrive."""
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -22,28 +22,6 @@ from tests.unit.replicate_client.fakes import (
 )
 
 TRAININGS_PATH = f"/models/ostris/flux-dev-lora-trainer/versions/{VERSION_ID}/trainings"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
-
-
-@pytest.fixture
-def client(http: httpx.AsyncClient, sleep: FakeSleep) -> ReplicateClient:
-    return ReplicateClient(http, base_url=BASE_URL, token=TOKEN, sleep=sleep)
-
-
-@pytest.fixture
-def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
-        yield router
 
 
 def ok_training() -> httpx.Response:
