@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import any_, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -115,7 +115,7 @@ class SqlAccountRepository(RowRepository[AccountDeletion]):
             update(deletions)
             .where(
                 deletions.c.id == uuid.UUID(deletion_id),
-                ~deletions.c.steps_done.any(step.value),
+                ~(literal(step.value) == any_(deletions.c.steps_done)),
             )
             .values(
                 steps_done=func.array_append(deletions.c.steps_done, step.value),
