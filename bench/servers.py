@@ -41,6 +41,12 @@ _SETTINGS_OF_THIS_SHELL = {
     "AWS_SESSION_TOKEN",
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "METRICS_TOKEN",
+    "METRICS_PORT",
+    "METRICS_HOST",
+    "PROMETHEUS_MULTIPROC_DIR",
 }
 
 
@@ -65,6 +71,18 @@ def sselfie_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env["REPLICATE_OUTPUT_HOSTS"] = "127.0.0.1,localhost"
     env.update(extra)
     return env
+
+
+@dataclass(frozen=True)
+class Started:
+    """A process `started` here: what it printed so far, and the environment it ran with."""
+
+    output: list[str]
+    env: dict[str, str]
+
+
+# Every process `started` in this interpreter, in order (tests check what they printed).
+STARTED: list[Started] = []
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,7 @@ def started(
         text=True,
     )
     output: list[str] = []
+    STARTED.append(Started(output, env))
     ready = threading.Event()
     threading.Thread(
         target=_pump, args=(process, output, ready, ready_line, ready_count), daemon=True

@@ -100,6 +100,14 @@ class UnconfirmedReport(Exception):
     as that job's: it is not adopted."""
 
 
+class WebhookOutcome(StrEnum):
+    """What a verified webhook did."""
+
+    APPLIED = "applied"  # to its job (forward only: an old report changes nothing)
+    DUPLICATE = "duplicate"  # its id was delivered before: nothing changed
+    UNKNOWN_JOB = "unknown_job"  # no such job (any more)
+
+
 class Replicate(Protocol):
     """Replicate's HTTP API (see ../shared/docs/replicate.md)."""
 

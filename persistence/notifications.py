@@ -63,6 +63,12 @@ class PostgresListener:
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
 
+    @property
+    def is_listening(self) -> bool:
+        """Whether notices are received now: false before start, while reconnecting, after stop."""
+        running = self._task is not None and not self._task.done()
+        return running and self._connected.is_set() and not self._lost.is_set()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="postgres-listener")
         await self._connected.wait()

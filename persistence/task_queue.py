@@ -1,12 +1,15 @@
 """The task queue: PgQueuer's tables, written in the unit of work's own transaction.
 
 A task queued here exists once the transaction commits and not at all if it rolls back,
-so a row change and the work it calls for are never separated by a crash.
+so a row change and the work it calls for are never separated by a crash. A task queued
+while a request runs carries that request's id and trace context in its headers.
 """
 
 from datetime import datetime, timedelta
 
 import asyncpg
+import structlog
+from opentelemetry import propagate
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.queries import Queries
 from sqlalchemy import text
@@ -21,6 +24,10 @@ DELETE_TRAINING_UPLOAD = "delete_training_upload"
 DELETE_STORED_IMAGES = "delete_stored_images"
 DELETE_ACCOUNT = "delete_account"
 COLLECT_ORPHANS = "collect_orphans"
+# The header carrying the id of the request that queued the task (the worker logs with it).
+REQUEST_ID_HEADER = "request_id"
+# Where that id is while the request runs: the log context field the server binds.
+_REQUEST_ID_LOG_FIELD = "request_id"
 
 
 def store_outputs_key(generation_id: str) -> str:
@@ -45,9 +52,24 @@ async def enqueue_once(
     abort the caller's transaction.
     """
     ids = await queries.enqueue(
-        entrypoint, payload, execute_after=after, dedupe_key=dedupe_key, on_conflict="skip"
+        entrypoint,
+        payload,
+        execute_after=after,
+        dedupe_key=dedupe_key,
+        headers=carried_context(),
+        on_conflict="skip",
     )
     return ids[0] is not None
+
+
+def carried_context() -> dict[str, str] | None:
+    """The running request's id and W3C trace context (none outside a request or trace)."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    request_id = structlog.contextvars.get_contextvars().get(_REQUEST_ID_LOG_FIELD)
+    if isinstance(request_id, str):
+        headers[REQUEST_ID_HEADER] = request_id
+    return headers or None
 
 
 class SqlTaskQueue:

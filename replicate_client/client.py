@@ -15,10 +15,11 @@ both capped at `max_retry_after_seconds`. Retries exhausted: `UpstreamUnavailabl
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, Literal, NoReturn, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -38,6 +39,8 @@ from replicate_client.parsing import (
 )
 
 logger = logging.getLogger(__name__)
+# A line per call, as an access log of what this server asked Replicate.
+calls_logger = logging.getLogger("sselfie.upstream")
 
 Method = Literal["GET", "POST", "DELETE"]
 T = TypeVar("T")
@@ -313,14 +316,17 @@ class ReplicateClient:
         url = target if target.startswith(self._base_url) else self._base_url + target
         reason = ""
         for attempt in range(self._max_attempts):
+            started = time.perf_counter()
             try:
                 response = await self._http.request(
                     method, url, headers=headers, timeout=request_timeout, **content
                 )
             except httpx.RequestError as exc:
+                _log_call(method, url, started, attempt + 1, failure=type(exc).__name__)
                 reason = self._transport_failure(method, target, exc)
                 wait = self._backoff(attempt)
             else:
+                _log_call(method, url, started, attempt + 1, response=response)
                 if response.is_success or response.status_code in passthrough:
                     return response
                 reason = self._status_failure(method, target, response)
@@ -384,6 +390,49 @@ class ReplicateClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[redacted]") if self._token else text
+
+
+def _log_call(
+    method: Method,
+    url: str,
+    started: float,
+    attempt: int,
+    *,
+    response: httpx.Response | None = None,
+    failure: str | None = None,
+) -> None:
+    """One line per request sent: the path (no query), status or failure, duration, attempt,
+    and the provider's request id when its answer names one."""
+    path = urlsplit(url).path
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    status = response.status_code if response is not None else None
+    provider_request_id = _provider_request_id(response) if response is not None else None
+    fields = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "failure": failure,
+        "duration_ms": duration_ms,
+        "attempt": attempt,
+        "provider_request_id": provider_request_id,
+    }
+    calls_logger.info(
+        "Replicate %s %s %s in %.1f ms (attempt %d)",
+        method,
+        path,
+        status if status is not None else failure,
+        duration_ms,
+        attempt,
+        extra={name: value for name, value in fields.items() if value is not None},
+    )
+
+
+def _provider_request_id(response: httpx.Response) -> str | None:
+    """A `…request-id` header's value (`x-request-id`, `replicate-request-id`, …), if any."""
+    for name, value in response.headers.items():
+        if name.lower().endswith("request-id"):
+            return value
+    return None
 
 
 def _may_have_arrived(method: Method, target: str, reason: str) -> NoReturn:

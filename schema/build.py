@@ -1,4 +1,4 @@
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import strawberry
@@ -53,8 +53,13 @@ def _limit_rules() -> list[type[ASTValidationRule]]:
     ]
 
 
-def build_schema(*, production: bool = False) -> strawberry.Schema:
+def build_schema(
+    *, production: bool = False, outer_extensions: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """`outer_extensions` (the server's tracing) wrap all the others: their operation
+    covers the limits and caches too."""
     extensions: list[Callable[[], SchemaExtension]] = [
+        *outer_extensions,
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         partial(ParserCache, maxsize=PARSER_CACHE_SIZE),
         partial(AddValidationRules, _limit_rules()),

@@ -1,9 +1,11 @@
-"""Every error the server returns carries `extensions.code`; unexpected ones are masked."""
+"""Every error the server returns carries `extensions.code` and the request's
+`extensions.requestId`; unexpected ones are masked."""
 
 import logging
 import uuid
 from typing import Any
 
+import structlog
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.types import ExecutionContext
 
@@ -28,22 +30,28 @@ def assign_error_codes(
     Strawberry hands every error of every path (parsing, validation, execution,
     subscriptions) through `Schema.process_errors`, so this is the one place to do it.
     """
+    request_id = _request_id(execution_context)
     for error in errors:
-        if error.extensions and "code" in error.extensions:
-            continue
-        original = error.original_error
-        if isinstance(error, GraphQLSyntaxError):
-            # Apollo Server's code for a document that does not parse (or is too long).
-            error.extensions = {"code": ErrorCode.GRAPHQL_PARSE_FAILED.value}
-        elif isinstance(original, DomainError):
-            error.message = _message(original)
-            error.extensions = {"code": original.code.value, **original.details()}
-        elif original is None or isinstance(original, GraphQLError):
-            # Variable coercion: the client's variables are wrong. (Validation errors
-            # arrive coded by ValidationErrorCode.)
-            error.extensions = {"code": ErrorCode.BAD_USER_INPUT.value}
-        else:
-            _mask(error, _request_id(execution_context))
+        if not (error.extensions and "code" in error.extensions):
+            _assign_code(error, request_id)
+        if request_id is not None:
+            error.extensions = {**(error.extensions or {}), "requestId": request_id}
+
+
+def _assign_code(error: GraphQLError, request_id: str | None) -> None:
+    original = error.original_error
+    if isinstance(error, GraphQLSyntaxError):
+        # Apollo Server's code for a document that does not parse (or is too long).
+        error.extensions = {"code": ErrorCode.GRAPHQL_PARSE_FAILED.value}
+    elif isinstance(original, DomainError):
+        error.message = _message(original)
+        error.extensions = {"code": original.code.value, **original.details()}
+    elif original is None or isinstance(original, GraphQLError):
+        # Variable coercion: the client's variables are wrong. (Validation errors
+        # arrive coded by ValidationErrorCode.)
+        error.extensions = {"code": ErrorCode.BAD_USER_INPUT.value}
+    else:
+        _mask(error, request_id or uuid.uuid4().hex)
 
 
 def _message(error: DomainError) -> str:
@@ -63,7 +71,10 @@ def _mask(error: GraphQLError, request_id: str) -> None:
     error.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value, "requestId": request_id}
 
 
-def _request_id(execution_context: ExecutionContext | None) -> str:
+def _request_id(execution_context: ExecutionContext | None) -> str | None:
+    """The request's id: its context's, else the one the server bound for its log lines."""
     context: Any = execution_context.context if execution_context else None
     request_id = getattr(context, "request_id", None)
-    return request_id if isinstance(request_id, str) else uuid.uuid4().hex
+    if request_id is None:
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return request_id if isinstance(request_id, str) else None

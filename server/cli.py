@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,11 +54,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     check_sign_in_settings(settings)
     _check_storage(settings)
+    _check_tracing()
     database_url = _database_url(settings)
     workers: int = args.workers if args.workers is not None else settings.web_concurrency
     if workers == 1:
-        app = create_app(settings, database_url, run_worker=not args.no_worker)
-        _run_uvicorn(app, settings, args)
+        from server.tracing import install_tracing
+
+        app = create_app(
+            settings, database_url, run_worker=not args.no_worker, tracing=install_tracing()
+        )
+        with ExitStack() as stack:
+            _metrics(stack, settings, database_url, processes=1)
+            _run_uvicorn(app, settings, args)
         return 0
     # Once, here, rather than by every process under the migration lock at startup.
     asyncio.run(_with_engine(database_url, migrate.upgrade))
@@ -68,8 +76,30 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     factory = (
         "server.app:app_serving_no_tasks" if args.no_worker else "server.app:app_serving_tasks"
     )
-    _run_uvicorn(factory, settings, args, workers=workers)
+    with ExitStack() as stack:
+        _metrics(stack, settings, database_url, processes=workers)
+        _run_uvicorn(factory, settings, args, workers=workers)
     return 0
+
+
+def _metrics(stack: ExitStack, settings: Settings, database_url: str, *, processes: int) -> None:
+    """Until the stack closes: a directory where several processes started meanwhile keep
+    their metrics (PROMETHEUS_MULTIPROC_DIR, in the environment they inherit), and
+    METRICS_PORT, if set, serving them (or this process's own)."""
+    from server.metrics_endpoint import (
+        MetricsPortUnusable,
+        metrics_shared_by_processes,
+        serving_metrics_port,
+        this_process_directory,
+    )
+
+    directory: str | None = this_process_directory()
+    if processes > 1:
+        directory = stack.enter_context(metrics_shared_by_processes())
+    try:
+        stack.enter_context(serving_metrics_port(settings, database_url, directory=directory))
+    except MetricsPortUnusable as error:
+        raise _Refused(str(error)) from None
 
 
 def _run_uvicorn(
@@ -100,15 +130,27 @@ def _check_storage(settings: Settings) -> None:
         raise _Refused(str(error)) from None
 
 
+def _check_tracing() -> None:
+    """OTEL_* variables asking for an exporter this server lacks refuse the start."""
+    from server.tracing import TracingConfigurationError, requested_exporters
+
+    try:
+        requested_exporters()
+    except TracingConfigurationError as error:
+        raise _Refused(str(error)) from None
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     """Runs background tasks only (no HTTP) until SIGTERM or SIGINT."""
     from server.runtime import open_runtime
+    from server.tracing import install_tracing
 
     if problems := settings.deployment_problems():
         for problem in problems:
             log.error("%s", problem)
         return 2
     _check_storage(settings)
+    _check_tracing()
     database_url = _database_url(settings)
 
     async def run() -> None:
@@ -116,25 +158,31 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        async with open_runtime(settings, database_url, run_worker=True):
+        async with open_runtime(settings, database_url, run_worker=True, tracing=install_tracing()):
             log.info("%s (pid %d)", WORKER_READY, os.getpid())
             await stop.wait()
             log.info("stopping: finishing the running tasks")
 
-    asyncio.run(run())
+    with ExitStack() as stack:
+        _metrics(stack, settings, database_url, processes=1)
+        asyncio.run(run())
     return 0
 
 
 def _gc(settings: Settings, args: argparse.Namespace) -> int:
     """Removes, once, the orphans older than the grace (what the hourly task does)."""
     from server.runtime import open_runtime
+    from server.tracing import install_tracing
 
     _check_storage(settings)
+    _check_tracing()
     seconds = settings.orphan_grace_seconds if args.grace_seconds is None else args.grace_seconds
     grace = timedelta(seconds=seconds)
 
     async def run() -> None:
-        async with open_runtime(settings, _database_url(settings), run_worker=False) as runtime:
+        async with open_runtime(
+            settings, _database_url(settings), run_worker=False, tracing=install_tracing()
+        ) as runtime:
             collected = await runtime.orphans.collect(
                 grace=grace, include_provider=settings.replicate_api_token is not None
             )
@@ -262,14 +310,15 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging()
     try:
         settings = load_settings()
     except ValidationError as error:
+        configure_logging()  # the defaults: the settings could not be read
         for problem in error.errors():
             named = ".".join(str(part) for part in problem["loc"])
             log.error("%s", f"{named}: {problem['msg']}" if named else problem["msg"])
         return 2
+    configure_logging(settings)
     try:
         result: int = args.run(settings, args)
     except (AuthConfigurationError, EmbeddedPostgresMissing, _Refused) as error:

@@ -5,10 +5,14 @@ import json
 from starlette.types import Send
 
 from domain.errors import ErrorCode
+from server.request_ids import current_request_id
 
 
 async def send_error(send: Send, status: int, message: str, code: ErrorCode) -> None:
-    error = {"message": message, "extensions": {"code": code.value}}
+    extensions = {"code": code.value}
+    if (request_id := current_request_id()) is not None:
+        extensions["requestId"] = request_id
+    error = {"message": message, "extensions": extensions}
     body = json.dumps({"errors": [error]}).encode()
     await send(
         {

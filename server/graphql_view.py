@@ -2,7 +2,6 @@
 persisted queries, and the HTTP side of answers (status, media type, headers)."""
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 from typing import cast
 
@@ -24,11 +23,11 @@ from request_context.context import RequestContext
 from schema.extensions import UNAUTHENTICATED_MESSAGE
 from server.graphiql import graphiql_page_response
 from server.persisted_queries import PersistedQueryError
+from server.request_ids import bind_signed_in, request_id_of
 from server.runtime import Runtime
 from server.upload_auth import verified_credentials
 from server.websocket_auth import SignedInTransportWSHandler
 
-REQUEST_ID_HEADER = "X-Request-Id"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 # A document that never ran: what the GraphQL-over-HTTP spec answers 4xx for.
 _REQUEST_ERROR_CODES = frozenset(
@@ -63,10 +62,9 @@ def _codes(result: ExecutionResult) -> set[str]:
     return {str((error.extensions or {}).get("code")) for error in result.errors or ()}
 
 
-def _coded_failure(code: ErrorCode, message: str) -> ExecutionResult:
-    return ExecutionResult(
-        data=None, errors=[GraphQLError(message, extensions={"code": code.value})]
-    )
+def _coded_failure(code: ErrorCode, message: str, request_id: str) -> ExecutionResult:
+    extensions = {"code": code.value, "requestId": request_id}
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
 
 
 class GraphQLView(GraphQL[RequestContext, None]):
@@ -105,10 +103,10 @@ class GraphQLView(GraphQL[RequestContext, None]):
         # Everything this request (or WebSocket) runs from here holds few connections.
         share_connections()
         runtime = _runtime(request)
-        request_id = uuid.uuid4().hex
         context = RequestContext(
             services=runtime.services,
-            request_id=request_id,
+            # The request id middleware's: the response header and the log lines carry it.
+            request_id=request_id_of(request.scope),
             request=request,
             response=response,
             public_origin=_public_origin(request, runtime.settings.public_base_url),
@@ -117,10 +115,11 @@ class GraphQLView(GraphQL[RequestContext, None]):
             context.credentials = verified_credentials(
                 request.scope
             ) or await runtime.authenticator.authenticate(request.headers.get("authorization"))
-        if isinstance(response, Response):
-            response.headers[REQUEST_ID_HEADER] = request_id
-            if _accepts_graphql_response_json(request.headers.get("accept", "")):
-                response.media_type = GRAPHQL_RESPONSE_JSON
+            bind_signed_in(context.credentials)
+        if isinstance(response, Response) and _accepts_graphql_response_json(
+            request.headers.get("accept", "")
+        ):
+            response.media_type = GRAPHQL_RESPONSE_JSON
         return context
 
     async def execute_single(
@@ -136,7 +135,7 @@ class GraphQLView(GraphQL[RequestContext, None]):
         try:
             resolved = await persisted_queries.resolve(request_data.query, request_data.extensions)
         except PersistedQueryError as error:
-            result = _coded_failure(error.code, error.message)
+            result = _coded_failure(error.code, error.message, context.request_id)
             if error.code is ErrorCode.BAD_USER_INPUT:
                 self._refuse_request(sub_response)
             return result
@@ -196,3 +195,4 @@ class GraphQLView(GraphQL[RequestContext, None]):
                 {"message": UNAUTHENTICATED_MESSAGE, "code": ErrorCode.UNAUTHENTICATED.value}
             )
         context.credentials = credentials
+        bind_signed_in(credentials)

@@ -1,5 +1,10 @@
 """Liveness and readiness probes.
 
+Ready means: the LISTEN connection is up (else followers miss changes), the task worker runs
+where this process runs one (else queued tasks wait), and the database is reachable and at
+the migrations' head. The in-process checks come first: a process known not to be ready
+answers without a database round trip.
+
 In production readiness says only ready or not: the reason (exception classes, migration
 ids) goes to the log, where operators look, not to whoever can reach the probe.
 """
@@ -23,6 +28,9 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     runtime = cast(Runtime, request.app.state.runtime)
     production = runtime.settings.is_production
+    if reason := _in_process_problem(runtime):
+        log.warning("not ready: %s", reason)
+        return _unavailable(reason, production)
     try:
         at_head, current = await migrate.is_at_head(runtime.engine)
     except Exception as error:  # any failure means "not ready"
@@ -35,6 +43,14 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ready"} if production else {"status": "ready", "migration": current}
     )
+
+
+def _in_process_problem(runtime: Runtime) -> str | None:
+    if not runtime.listener.is_listening:
+        return "the LISTEN connection is down"
+    if runtime.worker is not None and not runtime.worker.is_running:
+        return "the task worker is not running"
+    return None
 
 
 def _unavailable(reason: str, production: bool) -> JSONResponse:

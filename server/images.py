@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from domain.images import PRESIGNED_URL_MAX_SECONDS, ImageDelivery, image_size_from_query
+from server.metrics import count_image_served
 from server.runtime import Runtime
 
 FORBIDDEN = PlainTextResponse("Forbidden", status_code=403)
@@ -37,8 +38,12 @@ async def serve_image(request: Request) -> Response:
         return GONE
     cache_control = f"private, max-age={max_age}, immutable"
     if delivery.redirect_to is not None:
+        count_image_served(None)
         return _redirect(delivery.redirect_to, cache_control)
-    return _content(delivery, cache_control)
+    response = _content(delivery, cache_control)
+    if response.status_code == 200:
+        count_image_served(len(response.body))
+    return response
 
 
 def _redirect(location: str, cache_control: str) -> Response:

@@ -5,6 +5,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,10 +33,14 @@ from persistence.unit_of_work import SqlUnitOfWork
 from replicate_client import ReplicateClient, WebhookSecret
 from request_context.services import Services
 from server.authentication import Authenticator
+from server.metrics_http import MeteredAsyncClient, UpstreamEndpoints
 from server.persisted_queries import PersistedQueries
 from server.worker import Services as WorkerServices
 from server.worker import Worker
 from settings import Settings
+
+if TYPE_CHECKING:  # the entry points import it (and the SDK) when they set tracing up
+    from server.tracing import Tracing
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 HTTP_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -56,6 +61,10 @@ class Runtime:
     webhook_links: WebhookLinks
     persisted_queries: PersistedQueries
     orphans: OrphanCollector
+    # What readiness checks besides the database: the LISTEN connection, and the task
+    # worker where this process runs one.
+    listener: PostgresListener
+    worker: Worker | None
 
 
 def _allowances(settings: Settings) -> Allowances:
@@ -122,18 +131,30 @@ async def open_runtime(
     *,
     migrate_on_start: bool = True,
     run_worker: bool = True,
+    tracing: "Tracing | None" = None,
 ) -> AsyncIterator[Runtime]:
+    """`tracing`, if given, traces the engine and the Replicate client, and is closed
+    (its spans exported) with the runtime."""
     engine = create_engine(database_url)
+    if tracing is not None:
+        tracing.trace_database(engine)
     events = EventHub()
     listener = PostgresListener(asyncpg_dsn(database_url), events)
     selfie_processor = ProcessSelfieProcessor(settings.image_workers)
     try:
         async with (
-            httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS) as http,
+            # Counts each request to Replicate's API (sselfie_upstream_requests).
+            MeteredAsyncClient(
+                UpstreamEndpoints(settings.replicate_api_base_url),
+                timeout=HTTP_TIMEOUT,
+                limits=HTTP_LIMITS,
+            ) as http,
             open_output_fetcher(
                 settings.replicate_output_hosts, http_timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS
             ) as output_fetcher,
         ):
+            if tracing is not None:
+                tracing.trace_http_client(http)
             storage = image_storage(settings)
             await check_storage(settings, storage)
             if migrate_on_start:
@@ -172,6 +193,8 @@ async def open_runtime(
             )
             working = asyncio.create_task(worker.run()) if run_worker else None
             try:
+                if working is not None:
+                    await worker.started()
                 yield Runtime(
                     settings=settings,
                     engine=engine,
@@ -187,6 +210,8 @@ async def open_runtime(
                     webhook_secret=WebhookSecret(replicate, settings.replicate_webhook_secret),
                     webhook_links=webhook_links,
                     persisted_queries=PersistedQueries(SqlPersistedQueryStore(engine)),
+                    listener=listener,
+                    worker=worker if run_worker else None,
                 )
             finally:
                 if working is not None:
@@ -195,6 +220,8 @@ async def open_runtime(
         await selfie_processor.close()
         await listener.stop()
         await engine.dispose()
+        if tracing is not None:
+            tracing.close()
 
 
 async def stop_worker(worker: Worker, working: "asyncio.Task[None]") -> None:

@@ -14,6 +14,7 @@ from domain.errors import ErrorCode
 from request_context.context import Credentials
 from schema.extensions import UNAUTHENTICATED_MESSAGE
 from server.error_responses import send_error
+from server.request_ids import bind_signed_in
 from server.runtime import Runtime
 
 CREDENTIALS_SCOPE_KEY = "sselfie.credentials"
@@ -49,4 +50,5 @@ class UploadSignInMiddleware:
             await send_error(send, 401, UNAUTHENTICATED_MESSAGE, ErrorCode.UNAUTHENTICATED)
             return
         scope[CREDENTIALS_SCOPE_KEY] = credentials
+        bind_signed_in(credentials)
         await self.app(scope, receive, send)

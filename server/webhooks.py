@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from domain.errors import UpstreamRejected, UpstreamUnavailable
-from domain.upstream import UnconfirmedReport
+from domain.upstream import UnconfirmedReport, WebhookOutcome
 from domain.webhook_links import TOKEN_PARAMETER, WebhookKind
 from replicate_client import (
     InvalidWebhook,
@@ -23,12 +23,20 @@ from replicate_client import (
     training_from_json,
     verify_webhook,
 )
+from server.metrics import WebhookVerdict, count_webhook
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 SECRET_RETRY_AFTER_SECONDS = 30
+
+
+_VERDICTS = {
+    WebhookOutcome.APPLIED: WebhookVerdict.ACCEPTED,
+    WebhookOutcome.DUPLICATE: WebhookVerdict.DUPLICATE,
+    WebhookOutcome.UNKNOWN_JOB: WebhookVerdict.UNKNOWN_JOB,
+}
 
 
 class _BodyTooLarge(Exception):
@@ -43,24 +51,29 @@ async def replicate_webhook(request: Request) -> Response:
     runtime = cast(Runtime, request.app.state.runtime)
     target = _named_job(request)
     if target is None:
+        count_webhook(None, WebhookVerdict.UNKNOWN_JOB)
         return _answer(400, "the webhook URL names no job")
     kind, job_id = target
     token = request.query_params.get(TOKEN_PARAMETER, "")
     if not runtime.webhook_links.is_valid(kind, job_id, token):
         log.info("refused a webhook for %s %s: its URL token does not match", kind.value, job_id)
+        count_webhook(kind.value, WebhookVerdict.BAD_TOKEN)
         return _answer(403, "the webhook URL's token does not match its job")
     try:
         body = await _read_capped(request)
     except _BodyTooLarge:
+        count_webhook(kind.value, WebhookVerdict.TOO_LARGE)
         return _answer(413, f"the body is larger than {MAX_WEBHOOK_BYTES // 1024} KB")
     try:
         webhook_id = verify_webhook(await runtime.webhook_secret.get(), request.headers, body)
     except InvalidWebhook as error:
         log.info("rejected a webhook: %s", error)
+        count_webhook(kind.value, WebhookVerdict.BAD_SIGNATURE)
         return _answer(401, "invalid webhook signature")
     except (SecretUnavailable, ValueError) as error:
         # ValueError: a malformed REPLICATE_WEBHOOK_SECRET, an operator's fault.
         log.warning("webhook refused for now: no secret to verify it with (%s)", error)
+        count_webhook(kind.value, WebhookVerdict.DEFERRED)
         return _answer(
             503,
             "cannot verify webhooks right now",
@@ -81,21 +94,25 @@ async def _apply(
     try:
         payload = json.loads(body)
         if kind is WebhookKind.TRAINING:
-            await runtime.services.training.apply_webhook(
+            outcome = await runtime.services.training.apply_webhook(
                 job_id, training_from_json(payload), webhook_id=webhook_id
             )
         else:
-            await runtime.services.generation.apply_webhook(
+            outcome = await runtime.services.generation.apply_webhook(
                 job_id, prediction_from_json(payload), webhook_id=webhook_id
             )
     except (ValueError, TypeError, AttributeError) as error:
+        count_webhook(kind.value, WebhookVerdict.UNREADABLE)
         return _answer(400, f"unreadable body: {type(error).__name__}")
     except UnconfirmedReport:
+        count_webhook(kind.value, WebhookVerdict.UNCONFIRMED)
         return _answer(409, "the provider does not confirm this report for this job")
     except (UpstreamUnavailable, UpstreamRejected) as error:
         # Replicate retries terminal webhooks: let it come again.
         log.warning("webhook deferred: %s", error)
+        count_webhook(kind.value, WebhookVerdict.DEFERRED)
         return _answer(503, "try again later")
+    count_webhook(kind.value, _VERDICTS[outcome])
     return _answer(200, "ok")
 
 

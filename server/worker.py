@@ -46,6 +46,7 @@ from persistence.task_queue import (
     enqueue_once,
     forget_task_log_before,
 )
+from server.task_context import in_task_context
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,25 @@ class Worker:
         self._settings = settings
         self._stopping = asyncio.Event()
         self._manager: QueueManager | None = None
+        self._connection: asyncpg.Connection | None = None  # while the manager runs on it
+        self._first_attempt_ended = asyncio.Event()
+
+    @property
+    def is_running(self) -> bool:
+        """Whether tasks are taken now: false before start, while reconnecting after a
+        failure (a lost connection included), and once stopping."""
+        connection = self._connection
+        running = connection is not None and not connection.is_closed()
+        return running and not self._stopping.is_set()
+
+    async def started(self) -> None:
+        """Returns once the first start either runs or failed (and is being retried)."""
+        await self._first_attempt_ended.wait()
 
     def stop(self) -> None:
         """Takes no new task; the running ones finish (run() returns after them)."""
         self._stopping.set()
+        self._first_attempt_ended.set()
         if self._manager is not None:
             self._manager.shutdown.set()
 
@@ -125,6 +141,7 @@ class Worker:
             except Exception:
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
+                self._first_attempt_ended.set()
                 log.exception("the task worker stopped; starting again in %.1fs", delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
@@ -142,9 +159,12 @@ class Worker:
             proposer = asyncio.create_task(self._propose_forever(queries))
             # Proposing fails only with the connection: stop, and start again on a new one.
             proposer.add_done_callback(lambda _: manager.shutdown.set())
+            self._connection = connection
+            self._first_attempt_ended.set()
             try:
                 await manager.run(dequeue_timeout=heartbeat, heartbeat_timeout=heartbeat)
             finally:
+                self._connection = None
                 proposer.cancel()
                 await asyncio.gather(proposer, return_exceptions=True)
             if not proposer.cancelled() and (error := proposer.exception()) is not None:
@@ -213,7 +233,8 @@ def _handle(
         # Held, not dropped, once out of attempts: an operator sees it (`pgq failed`).
         on_failure="hold" if hold else "delete",
         executor_factory=retries,
-    )(handler)
+        # Reconciling runs every few seconds: its rounds are logged at DEBUG.
+    )(in_task_context(name, handler, quiet=name == RECONCILE))
 
 
 def _text(job: Job) -> str:

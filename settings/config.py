@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_OUTPUT_HOSTS = "replicate.delivery,*.replicate.delivery"
 STORAGE_URL_FORM = "s3://BUCKET[/PREFIX]"
+MIN_METRICS_TOKEN_LENGTH = 16
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,255}")
@@ -19,6 +20,14 @@ _PREFIX_MAX_LENGTH = 512
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"  # one JSON object a line, for a log pipeline
+    CONSOLE = "console"  # aligned, human-readable lines
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,16 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, validation_alias="PORT")
     web_concurrency: int = Field(default=1, ge=1, le=64, validation_alias="WEB_CONCURRENCY")
 
+    # /metrics: on the public port for `Authorization: Bearer <METRICS_TOKEN>`, and on
+    # METRICS_HOST:METRICS_PORT for anyone reaching it. Neither set: no metrics are served.
+    metrics_token: str | None = Field(default=None, validation_alias="METRICS_TOKEN")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="METRICS_PORT")
+    metrics_host: str = Field(default="127.0.0.1", validation_alias="METRICS_HOST")
+
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # Unset: JSON lines in production, console lines otherwise (see `log_format`).
+    log_format_choice: LogFormat | None = Field(default=None, validation_alias="LOG_FORMAT")
+
     @field_validator(
         "database_url",
         "auth_jwt_secret",
@@ -145,6 +164,8 @@ class Settings(BaseSettings):
         "aws_web_identity_token_file",
         "aws_container_credentials_uri",
         "aws_metadata_endpoint",
+        "metrics_token",
+        "metrics_port",
         mode="before",
     )
     @classmethod
@@ -198,9 +219,33 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _a_log_level(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        level = value.strip().upper() or "INFO"
+        if level not in LOG_LEVELS:
+            raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
+
+    @field_validator("log_format_choice", mode="before")
+    @classmethod
+    def _a_log_format(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def log_format(self) -> LogFormat:
+        """LOG_FORMAT, else JSON lines in production and console lines elsewhere."""
+        if self.log_format_choice is not None:
+            return self.log_format_choice
+        return LogFormat.JSON if self.is_production else LogFormat.CONSOLE
 
     @property
     def cors_allowed_origins(self) -> tuple[str, ...]:
@@ -251,6 +296,11 @@ class Settings(BaseSettings):
                 "SSELFIE_ENV=production with OIDC_ISSUER needs OIDC_AUDIENCE (this API's "
                 "client id or audience): without it, tokens the issuer made for any other "
                 "application would be accepted."
+            )
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+            problems.append(
+                f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters: "
+                "whoever guesses it reads the metrics."
             )
         problems.extend(self._storage_problems())
         return problems

@@ -40,7 +40,7 @@ from domain.images import (
 from domain.paging import Page
 from domain.ports import UnitOfWorkFactory
 from domain.training.models import TrainingJob
-from domain.upstream import Replicate, UpstreamPrediction
+from domain.upstream import Replicate, UpstreamPrediction, WebhookOutcome
 from domain.upstream_jobs.engine import UpstreamJobs
 from domain.upstream_jobs.kind import LocalEnd
 from domain.users.models import User, UserModel
@@ -352,7 +352,7 @@ class GenerationService:
 
     async def apply_webhook(
         self, generation_id: str, reported: UpstreamPrediction, *, webhook_id: str
-    ) -> Generation | None:
+    ) -> WebhookOutcome:
         return await self._jobs.apply_webhook(generation_id, reported, webhook_id=webhook_id)
 
     async def reconcile(

@@ -27,7 +27,13 @@ from domain.training.kind import TrainingKind
 from domain.training.models import TrainingJob, job_from_snapshot
 from domain.training.selfies import PreparedSelfies, SelfieSource, prepare_selfies
 from domain.training.uploads import UploadsInFlight, selfie_archive_name
-from domain.upstream import FileUpload, Replicate, UploadedFile, UpstreamTraining
+from domain.upstream import (
+    FileUpload,
+    Replicate,
+    UploadedFile,
+    UpstreamTraining,
+    WebhookOutcome,
+)
 from domain.upstream_jobs.engine import UpstreamJobs
 from domain.users.models import ModelStatus, User, UserModel, model_name_for, trigger_word_for
 from domain.webhook_links import WebhookLinks
@@ -299,7 +305,7 @@ class TrainingService:
 
     async def apply_webhook(
         self, job_id: str, reported: UpstreamTraining, *, webhook_id: str
-    ) -> TrainingJob | None:
+    ) -> WebhookOutcome:
         return await self._jobs.apply_webhook(job_id, reported, webhook_id=webhook_id)
 
     async def reconcile(

@@ -9,7 +9,7 @@ from typing import Generic
 
 from domain.errors import UpstreamRejected, UpstreamUnavailable
 from domain.ports import UnitOfWorkFactory
-from domain.upstream import UnconfirmedReport
+from domain.upstream import UnconfirmedReport, WebhookOutcome
 from domain.upstream_jobs.kind import J, JobKind, LocalEnd, R
 from domain.webhook_links import WebhookLinks
 
@@ -79,38 +79,46 @@ class UpstreamJobs(Generic[J, R]):
         """Applies what Replicate reported (a webhook, a poll, an answer) in one transaction;
         a webhook delivered before, or a report on another upstream job, changes nothing.
         None for an unknown job."""
+        job, _ = await self._apply(job_id, report, webhook_id)
+        return job
+
+    async def _apply(
+        self, job_id: str, report: R, webhook_id: str | None
+    ) -> tuple[J | None, WebhookOutcome]:
         settle = await self._kind.prepare(job_id, report)
         async with self._uow() as uow:
             jobs = self._kind.jobs(uow)
             if webhook_id is not None and not await uow.webhook_deliveries.first_delivery(
                 webhook_id
             ):
-                return await jobs.get(job_id)
+                return await jobs.get(job_id), WebhookOutcome.DUPLICATE
             job = await jobs.get(job_id, lock=True)
-            if job is None or not self._same_upstream_job(job, report):
-                return job
+            if job is None:
+                return None, WebhookOutcome.UNKNOWN_JOB
+            if not self._same_upstream_job(job, report):
+                return job, WebhookOutcome.APPLIED
             updated = await settle(uow, job, self._kind.advance(job, report, datetime.now(UTC)))
             saved = await jobs.save(updated)
             if self._kind.changed(job, updated):
                 await self._kind.announce(uow, saved)
             await uow.commit()
-        return saved
+        return saved, WebhookOutcome.APPLIED
 
-    async def apply_webhook(self, job_id: str, reported: R, *, webhook_id: str) -> J | None:
+    async def apply_webhook(self, job_id: str, reported: R, *, webhook_id: str) -> WebhookOutcome:
         """A verified webhook's report, for the job's own upstream job only. A job with none
         recorded yet adopts only one Replicate confirms is its own; anything else raises
         UnconfirmedReport."""
         async with self._uow(read_only=True) as uow:
             job = await self._kind.jobs(uow).get(job_id)
         if job is None:
-            return None
+            return WebhookOutcome.UNKNOWN_JOB
         upstream_id = self._kind.upstream_id(job)
         if upstream_id is None:
             confirmed = await self._kind.fetch(reported.id)
             if confirmed is not None and self._kind.is_own(job, confirmed):
-                return await self.apply(job_id, confirmed, webhook_id=webhook_id)
+                return (await self._apply(job_id, confirmed, webhook_id))[1]
         elif upstream_id == reported.id:
-            return await self.apply(job_id, reported, webhook_id=webhook_id)
+            return (await self._apply(job_id, reported, webhook_id))[1]
         log.warning(
             "webhook for %s %s names another %s: %s",
             self._kind.name,

@@ -42,6 +42,7 @@ def sselfie_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """This shell's environment but for its sselfie settings, with the caller's own (and
     the E2E_STORAGE bucket, given a DATABASE_URL)."""
     env = local_sselfie_env(data_dir)
+    env["LOG_LEVEL"] = "INFO"  # every line a request logs: checked for secrets after each test
     if "DATABASE_URL" in extra:
         env.update(storage_env(extra["DATABASE_URL"]))
     env.update(extra)

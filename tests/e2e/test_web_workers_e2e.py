@@ -72,6 +72,11 @@ def holder(processes: list[int], client_address: tuple[str, int]) -> int:
     raise AssertionError(f"no serving process holds the connection from {client_address}")
 
 
+def is_error_line(line: str) -> bool:
+    """An error's line, in the console format or in JSON (production's default)."""
+    return "[error" in line or '"level": "error"' in line
+
+
 def lines_with(server: ServerProcess, fragment: str) -> int:
     return sum(fragment in line for line in server.output)
 
@@ -192,7 +197,7 @@ def test_unfit_settings_are_refused_before_any_process_starts(
 
     result = run_sselfie("serve", "--port", "0", *args, env=env)
 
-    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    errors = [line for line in result.stderr.splitlines() if is_error_line(line)]
     assert result.returncode == 2
     assert len(errors) == 1
     assert named in errors[0]

@@ -17,6 +17,7 @@ from persistence.task_queue import make_renditions_key
 from resolvers.global_ids import decode_global_id
 from server.app import create_app
 from server.runtime import Runtime
+from server.tracing import Tracing
 from tests.fake_replicate import FakeReplicate
 from tests.integration.api import Api, token_for
 from tests.integration.harness import make_settings
@@ -201,8 +202,10 @@ def local(global_id: str) -> str:
 async def open_studio(
     database_url: str, data_dir: Path, engine: AsyncEngine, fake: FakeReplicate, **settings: Any
 ) -> AsyncIterator[Studio]:
-    """`settings` override the studio's; `run_worker=False` serves without a task worker."""
+    """`settings` override the studio's; `run_worker=False` serves without a task worker,
+    `tracing=Tracing(...)` traces it."""
     run_worker = bool(settings.pop("run_worker", True))
+    tracing: Tracing | None = settings.pop("tracing", None)
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     values: dict[str, Any] = {
@@ -218,6 +221,7 @@ async def open_studio(
         database_url,
         migrate_on_start=False,
         run_worker=run_worker,
+        tracing=tracing,
     )
     async with serve(app, port), httpx.AsyncClient(base_url=origin, timeout=30) as client:
         yield Studio(Api(client), origin, fake, engine, app)

@@ -35,4 +35,9 @@ def test_each_process_builds_its_app_unmigrated_and_with_the_worker_flag(
     assert code == 0
     assert served["workers"] == 2
     assert served["factory"] is True
-    assert built == {"url": database_url, "migrate_on_start": False, "run_worker": run_worker}
+    assert built == {
+        "url": database_url,
+        "migrate_on_start": False,
+        "run_worker": run_worker,
+        "tracing": None,  # no OTEL_* variable asks for traces
+    }

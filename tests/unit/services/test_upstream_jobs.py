@@ -10,7 +10,7 @@ import pytest
 from domain.errors import UpstreamUnavailable
 from domain.generation.kind import GenerationKind
 from domain.training.kind import TrainingKind
-from domain.upstream import UnconfirmedReport, UpstreamStatus
+from domain.upstream import UnconfirmedReport, UpstreamStatus, WebhookOutcome
 from domain.upstream_jobs.engine import UpstreamJobs
 from domain.upstream_jobs.kind import LocalEnd
 from tests.unit.fakes import FakeDatabase, FakeReplicate, FakeUnitOfWorkFactory
@@ -228,6 +228,21 @@ async def test_a_webhook_delivered_twice_is_applied_once(case: Case) -> None:
     )
 
     assert case.db.tables == before
+
+
+async def test_a_webhook_says_whether_it_applied_came_twice_or_named_no_job(case: Case) -> None:
+    upstream_id = await started(case)
+    running = case.report(upstream_id, status=UpstreamStatus.PROCESSING)
+
+    first = await case.engine.apply_webhook(case.job.id, running, webhook_id="hook-1")
+    again = await case.engine.apply_webhook(case.job.id, running, webhook_id="hook-1")
+    unknown = await case.engine.apply_webhook("no-such-job", running, webhook_id="hook-2")
+
+    assert (first, again, unknown) == (
+        WebhookOutcome.APPLIED,
+        WebhookOutcome.DUPLICATE,
+        WebhookOutcome.UNKNOWN_JOB,
+    )
 
 
 async def test_a_webhook_for_a_job_not_yet_sent_is_adopted_only_once_confirmed(
